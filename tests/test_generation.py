@@ -1,0 +1,109 @@
+"""Generation over every variant file and every supported option combination."""
+
+import itertools
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import TEMPLATE_DIR, bake_ok, pins, require_command, variant_context, variant_names
+
+COMBINATIONS = [
+    dict(zip(("authenticator", "reverse_proxy", "docker_socket_proxy", "tls_mode"), values))
+    for values in itertools.product(
+        ("github", "local-trial"), ("nginx-container", "host-nginx"), (False, True), ("self-signed", "provided")
+    )
+]
+LEFTOVER_JINJA = re.compile(r"\{\{|\{%|\{#|cookiecutter\.")
+
+
+def combination_id(context):
+    return "-".join(str(value) for value in context.values())
+
+
+def generated_files(project):
+    return [path for path in project.rglob("*") if path.is_file()]
+
+
+def assert_project_is_sound(project):
+    for path in generated_files(project):
+        text = path.read_text(encoding="utf-8")
+        assert not LEFTOVER_JINJA.search(text), f"template syntax left in {path.relative_to(project)}"
+        if path.suffix == ".py":
+            compile(text, str(path), "exec")
+    lint = subprocess.run(
+        [sys.executable, "-m", "yamllint", "--strict", "-c", str(project / ".yamllint"), str(project)],
+        capture_output=True, text=True,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    compose = require_command("docker", "compose", "--project-directory", str(project), "config", "-q")
+    assert compose.returncode == 0, compose.stderr
+
+
+@pytest.mark.parametrize("variant", variant_names())
+def test_every_variant_generates_a_sound_project(cookies, variant):
+    project = bake_ok(cookies, variant_context(variant))
+    assert_project_is_sound(project)
+
+
+@pytest.mark.parametrize("context", COMBINATIONS, ids=combination_id)
+def test_every_option_combination_generates_a_sound_project(cookies, context):
+    project = bake_ok(cookies, context)
+    assert_project_is_sound(project)
+    has_nginx_service = "\n  nginx:\n" in (project / "docker-compose.yml").read_text()
+    assert has_nginx_service == (context["reverse_proxy"] == "nginx-container")
+    assert (project / "nginx" / "nginx.conf").exists() == (context["reverse_proxy"] == "nginx-container")
+    assert (project / "docker-proxy").exists() == context["docker_socket_proxy"]
+
+
+def test_defaults_layout_and_pins(cookies):
+    project = bake_ok(cookies, {})
+    expected = [
+        "docker-compose.yml", "Makefile", "README.md", ".env", ".env.example", ".gitignore", ".yamllint",
+        "userlist", "hub/Dockerfile", "hub/jupyterhub_config.py", "hub/userlist.py", "hub/requirements.txt",
+        "nginx/jupyterhub.conf", "nginx/tls.conf", "nginx/http2.conf", "nginx/nginx.conf",
+        "scripts/check.py", "scripts/env_secrets.py", "scripts/make-certs.sh", "scripts/smoke.py",
+    ]
+    missing = [name for name in expected if not (project / name).is_file()]
+    assert not missing
+    versions = pins()
+    requirements = (project / "hub" / "requirements.txt").read_text()
+    for package in ("jupyterhub", "dockerspawner", "oauthenticator"):
+        assert f"{package}=={versions[package]}\n" in requirements
+    env_example = (project / ".env.example").read_text()
+    assert f"JUPYTERHUB_IMAGE={versions['hub_image']}\n" in env_example
+    assert f"NOTEBOOK_IMAGE=quay.io/jupyter/scipy-notebook:{versions['notebook_tag']}\n" in env_example
+    assert f"NGINX_IMAGE={versions['nginx_image']}\n" in env_example
+    assert versions["hub_image"].endswith(":" + versions["jupyterhub"]), "hub image and jupyterhub package must match"
+    compose = (project / "docker-compose.yml").read_text()
+    assert "version:" not in compose
+
+
+def test_scripts_are_executable(cookies):
+    project = bake_ok(cookies, {})
+    assert os.access(project / "scripts" / "make-certs.sh", os.X_OK)
+
+
+def test_generation_from_a_git_url(tmp_path):
+    """As `cookiecutter gh:org/repo` does: clone, then run the hooks from the clone."""
+    repo = tmp_path / "template"
+    shutil.copytree(TEMPLATE_DIR, repo, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", ".pytest_cache", "build"))
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "template"], check=True)
+    output = tmp_path / "out"
+    env = dict(os.environ, JUPYTERHUB_TEMPLATE_SKIP_DOCKER="1", HOME=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output), f"git+file://{repo}",
+         "--config-file", str(repo / "variants" / "local-trial.yaml")],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    project = output / "trial-hub-deploy"
+    assert (project / ".env").is_file()
+    assert "admin admin" in (project / "userlist").read_text()
+    assert "make network volumes" in result.stdout

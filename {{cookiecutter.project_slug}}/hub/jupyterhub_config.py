@@ -1,0 +1,169 @@
+"""JupyterHub configuration: DockerSpawner behind nginx, users from `userlist`.
+
+Site values come from environment variables set in `.env` and passed in by
+docker-compose.yml; this file holds no secrets and needs no edits for a new
+site.  Each section is one idea: change or delete it to fit your site.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from userlist import read_userlist  # noqa: E402  (needs the path above)
+
+c = get_config()  # noqa: F821  (provided by JupyterHub when it loads this file)
+
+
+def env(name, default=None):
+    """A setting from the environment; a missing required one stops the hub."""
+    value = os.environ.get(name, default)
+    if value is None:
+        sys.exit(f"jupyterhub_config.py: environment variable {name} is not set (see .env)")
+    return value
+
+
+def env_flag(name, default):
+    return env(name, default).strip().lower() in {"1", "true", "yes", "on"}
+
+
+DATA_DIR = env("JUPYTERHUB_DATA_DIR", "/data")
+USERLIST_PATH = env("JUPYTERHUB_USERLIST", "/srv/jupyterhub/userlist")
+PUBLIC_HOSTNAME = env("PUBLIC_HOSTNAME")
+HTTPS_PORT = env("PUBLIC_HTTPS_PORT", "443")
+PUBLIC_URL = f"https://{PUBLIC_HOSTNAME}" + ("" if HTTPS_PORT == "443" else f":{HTTPS_PORT}")
+
+# --- The hub and its proxy --------------------------------------------------
+# The proxy (configurable-http-proxy, started by the hub) serves :8000 to nginx.
+# The hub API listens on the Docker network so user containers can reach it at
+# the `jupyterhub` alias.  CONFIGPROXY_AUTH_TOKEN comes from .env so hub and
+# proxy agree across restarts.
+c.JupyterHub.bind_url = "http://:8000"
+c.JupyterHub.hub_ip = "0.0.0.0"
+c.JupyterHub.hub_port = 8081
+c.JupyterHub.hub_connect_ip = env("HUB_CONNECT_HOST", "jupyterhub")
+
+# --- Persistent state on the data volume ------------------------------------
+c.JupyterHub.db_url = f"sqlite:///{DATA_DIR}/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret_file = f"{DATA_DIR}/jupyterhub_cookie_secret"
+# User servers keep running while the hub restarts or upgrades.
+c.JupyterHub.cleanup_servers = False
+
+# --- Who may log in: the userlist is the single source of truth ------------
+users = read_userlist(USERLIST_PATH)
+c.Authenticator.allowed_users = users.allowed
+# Users removed from the userlist lose access even though they stay in the database.
+c.Authenticator.allow_existing_users = False
+
+ADMINS_CAN_ACCESS_SERVERS = env_flag("ADMINS_CAN_ACCESS_SERVERS", "false")
+if ADMINS_CAN_ACCESS_SERVERS:
+    # JupyterHub's built-in admin role includes `access:servers`.
+    c.Authenticator.admin_users = users.admins
+else:
+    # The built-in admin role cannot be changed, so "admins" get a role with the
+    # admin panel and server control but without opening users' servers,
+    # creating tokens for them, or granting themselves the admin role.
+    c.Authenticator.admin_users = set()
+    c.JupyterHub.load_roles.append(
+        {
+            "name": "operator",
+            "description": "Admin panel without access to users' servers",
+            "scopes": [
+                "admin-ui",
+                "admin:users",
+                "admin:servers",
+                "admin:groups",
+                "list:services",
+                "read:services",
+                "read:hub",
+                "read:roles",
+                "read:metrics",
+            ],
+            "users": sorted(users.admins),
+        }
+    )
+
+# --- Authentication -----------------------------------------------------------
+AUTHENTICATOR = env("JUPYTERHUB_AUTHENTICATOR", "github")
+
+if AUTHENTICATOR == "github":
+    c.JupyterHub.authenticator_class = "github"
+    c.GitHubOAuthenticator.client_id = env("GITHUB_CLIENT_ID")
+    c.GitHubOAuthenticator.client_secret = env("GITHUB_CLIENT_SECRET")
+    c.GitHubOAuthenticator.oauth_callback_url = f"{PUBLIC_URL}/hub/oauth_callback"
+    if env("GITHUB_URL", ""):
+        # GitHub Enterprise Server (or the test suite's stand-in for github.com).
+        c.GitHubOAuthenticator.github_url = env("GITHUB_URL")
+    organizations = {org.strip() for org in env("GITHUB_ALLOWED_ORGANIZATIONS", "").split(",") if org.strip()}
+    if organizations:
+        # Membership checks need the read:org scope (and the org's approval of the app).
+        c.GitHubOAuthenticator.allowed_organizations = organizations
+        c.GitHubOAuthenticator.scope = ["read:org"]
+elif AUTHENTICATOR == "local-trial":
+    # For trying the stack only: every user in the userlist logs in with one
+    # shared password from .env.  Switch JUPYTERHUB_AUTHENTICATOR to github for production.
+    c.JupyterHub.authenticator_class = "dummy"
+    c.DummyAuthenticator.password = env("TRIAL_PASSWORD")
+else:
+    sys.exit(f"jupyterhub_config.py: JUPYTERHUB_AUTHENTICATOR={AUTHENTICATOR!r}; use github or local-trial")
+
+# --- Spawning user containers -------------------------------------------------
+c.JupyterHub.spawner_class = "docker"
+c.DockerSpawner.image = env("NOTEBOOK_IMAGE")
+c.DockerSpawner.network_name = env("DOCKER_NETWORK")
+c.DockerSpawner.use_internal_ip = True
+# Remove stopped containers; the work directory lives on in the user's volume.
+c.DockerSpawner.remove = True
+NOTEBOOK_DIR = env("NOTEBOOK_DIR", "/home/jovyan/work")
+c.DockerSpawner.notebook_dir = NOTEBOOK_DIR
+c.DockerSpawner.volumes = {"jupyterhub-user-{username}": NOTEBOOK_DIR}
+c.DockerSpawner.mem_limit = env("MEM_LIMIT", "2G")
+c.DockerSpawner.cpu_limit = float(env("CPU_LIMIT", "1"))
+c.DockerSpawner.extra_host_config = {"security_opt": ["no-new-privileges:true"]}
+# Generous timeouts: on a small host many users starting at once (a class at
+# 9:00) queue behind each other; stock 30 s timeouts drop some of them.
+c.Spawner.start_timeout = int(env("SPAWN_TIMEOUT", "300"))
+c.Spawner.http_timeout = int(env("SPAWN_HTTP_TIMEOUT", "180"))
+c.JupyterHub.concurrent_spawn_limit = int(env("CONCURRENT_SPAWN_LIMIT", "50"))
+# One server per user unless the operator opts in.
+c.JupyterHub.allow_named_servers = False
+
+# --- Idle culling ------------------------------------------------------------
+CULL_TIMEOUT = env("CULL_IDLE_TIMEOUT", "3600")
+c.JupyterHub.load_roles.append(
+    {
+        "name": "idle-culler",
+        "description": "Stop idle servers",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": ["idle-culler"],
+    }
+)
+c.JupyterHub.services.append(
+    {
+        "name": "idle-culler",
+        "command": [
+            sys.executable,
+            "-m",
+            "jupyterhub_idle_culler",
+            f"--timeout={CULL_TIMEOUT}",
+            f"--cull-every={env('CULL_EVERY', '600')}",
+        ],
+    }
+)
+
+# --- The operator's smoke test (`make smoke`) -------------------------------
+# Its short-lived tokens may manage only the dedicated test user; the name has
+# an underscore, which no GitHub login can have.
+SMOKE_USER = "smoke_test"
+c.JupyterHub.services.append({"name": "smoke-test"})
+c.JupyterHub.load_roles.append(
+    {
+        "name": "smoke-test",
+        "description": "Create, start, use and delete the smoke-test user only",
+        "scopes": [
+            f"admin:users!user={SMOKE_USER}",
+            f"servers!user={SMOKE_USER}",
+            f"access:servers!user={SMOKE_USER}",
+        ],
+        "services": ["smoke-test"],
+    }
+)

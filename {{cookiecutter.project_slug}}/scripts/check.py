@@ -1,0 +1,103 @@
+"""Validate .env, the userlist and the certificates before anything starts.
+
+    python3 scripts/check.py nginx-container|host-nginx
+
+Prints one line per problem, naming what to set and where; exits 1 if any.
+Never prints a secret's value.  Stdlib only.
+"""
+
+import os
+import re
+import stat
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "hub"))
+sys.path.insert(0, str(ROOT / "scripts"))
+from env_secrets import parse_env  # noqa: E402
+from userlist import UserlistError, read_userlist  # noqa: E402
+
+PLACEHOLDER = "CHANGE_ME"
+REQUIRED = ["PUBLIC_HOSTNAME", "DOCKER_NETWORK", "DATA_VOLUME", "JUPYTERHUB_IMAGE", "NOTEBOOK_IMAGE"]
+
+
+def github_problems(values):
+    hostname = values.get("PUBLIC_HOSTNAME", "<hostname>")
+    port = values.get("HTTPS_PORT", "443")
+    callback = f"https://{hostname}{'' if port == '443' else ':' + port}/hub/oauth_callback"
+    missing = [key for key in ("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET") if values.get(key, "") in ("", PLACEHOLDER)]
+    if not missing:
+        return []
+    return [
+        f"{' and '.join(missing)} not set in .env. Create a GitHub OAuth app at "
+        "https://github.com/settings/developers (OAuth Apps -> New OAuth App) with "
+        f"Authorization callback URL {callback}, then copy its Client ID and a new "
+        "client secret into GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET in .env."
+    ]
+
+
+def env_problems(env_path, reverse_proxy):
+    if not env_path.exists():
+        return [".env is missing: run `make secrets` to create it from .env.example"], {}
+    problems = []
+    mode = stat.S_IMODE(env_path.stat().st_mode)
+    if mode & 0o077:
+        problems.append(f".env is readable by others (mode {mode:o}); run `chmod 600 .env`")
+    values = parse_env(env_path.read_text(encoding="utf-8"))
+    problems += [f"{key} is empty in .env" for key in REQUIRED if not values.get(key)]
+    if reverse_proxy == "nginx-container" and not values.get("NGINX_IMAGE"):
+        problems.append("NGINX_IMAGE is empty in .env")
+    if not re.fullmatch(r"[0-9a-f]{64}", values.get("CONFIGPROXY_AUTH_TOKEN", "")):
+        problems.append("CONFIGPROXY_AUTH_TOKEN is not a generated token: run `make secrets`")
+    authenticator = values.get("JUPYTERHUB_AUTHENTICATOR", "github")
+    if authenticator == "github":
+        problems += github_problems(values)
+    elif authenticator == "local-trial":
+        if len(values.get("TRIAL_PASSWORD", "")) < 16:
+            problems.append("TRIAL_PASSWORD is empty or shorter than 16 characters: run `make secrets`")
+    else:
+        problems.append(f"JUPYTERHUB_AUTHENTICATOR={authenticator!r} in .env; use github or local-trial")
+    return problems, values
+
+
+def userlist_problems(path, values):
+    try:
+        users = read_userlist(path)
+    except UserlistError as error:
+        return [str(error)], []
+    notes = []
+    if not users.allowed and not values.get("GITHUB_ALLOWED_ORGANIZATIONS"):
+        notes.append(f"note: {path.name} lists no users, so nobody can log in yet")
+    return [], notes
+
+
+def cert_problems(values, reverse_proxy):
+    if reverse_proxy != "nginx-container":
+        return []
+    cert_dir = ROOT / values.get("TLS_CERT_DIR", "./nginx/certs")
+    missing = [name for name in ("fullchain.pem", "privkey.pem") if not (cert_dir / name).is_file()]
+    if missing:
+        return [f"{', '.join(missing)} missing in {cert_dir}: run `make certs` (self-signed) or put your certificate there"]
+    return []
+
+
+def main(argv):
+    reverse_proxy = argv[1] if len(argv) > 1 else "nginx-container"
+    problems, values = env_problems(ROOT / ".env", reverse_proxy)
+    user_errors, notes = userlist_problems(ROOT / "userlist", values)
+    problems += user_errors
+    if values:
+        problems += cert_problems(values, reverse_proxy)
+    for note in notes:
+        print(note)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print("check: .env, userlist and certificates look right")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
