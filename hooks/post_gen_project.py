@@ -149,7 +149,7 @@ def main():
     for line in prepare_docker(answers):
         print(f"  {line}")
     if answers["authenticator"] == "local-trial":
-        print("  login: local trial; the shared password is TRIAL_PASSWORD in .env (not for production)")
+        print("  login: local trial; shared passwords TRIAL_PASSWORD (users) and TRIAL_ADMIN_PASSWORD (admins) in .env; not for production")
     print("Next steps:")
     print(f"  cd {project.name}")
     for step in next_steps(answers):

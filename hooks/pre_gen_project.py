@@ -26,6 +26,7 @@ CHOICES = {
 }
 BOOLEANS = ("admins_can_access_servers", "docker_socket_proxy")
 
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 .,'()&+:_-]{0,79}$")
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -130,8 +131,11 @@ def check_choices(answers):
 
 def validate(answers):
     """Raise AnswerError for the first unusable answer; return None when all are fine."""
-    text = {key: value for key, value in answers.items() if isinstance(value, str)}
+    text = {key: value for key, value in answers.items() if isinstance(value, str) and not key.startswith("_")}
     check_choices(answers)
+    for field, value in text.items():
+        if CONTROL_CHARACTERS.search(value):
+            raise AnswerError(field, value, "no line breaks, tabs or other control characters")
     check_pattern("project_name", text["project_name"], PROJECT_NAME,
                   "1-80 characters: letters, digits, spaces and . , ' ( ) & + : _ -")
     check_pattern("project_slug", text["project_slug"], SLUG,

@@ -99,10 +99,12 @@ if AUTHENTICATOR == "github":
         c.GitHubOAuthenticator.allowed_organizations = organizations
         c.GitHubOAuthenticator.scope = ["read:org"]
 elif AUTHENTICATOR == "local-trial":
-    # For trying the stack only: every user in the userlist logs in with one
-    # shared password from .env.  Switch JUPYTERHUB_AUTHENTICATOR to github for production.
-    c.JupyterHub.authenticator_class = "dummy"
-    c.DummyAuthenticator.password = env("TRIAL_PASSWORD")
+    # For trying the stack only: users in the userlist log in with one shared
+    # password from .env, admins with a second, longer one.  Switch
+    # JUPYTERHUB_AUTHENTICATOR to github for production.
+    c.JupyterHub.authenticator_class = "shared-password"
+    c.SharedPasswordAuthenticator.user_password = env("TRIAL_PASSWORD")
+    c.SharedPasswordAuthenticator.admin_password = env("TRIAL_ADMIN_PASSWORD")
 else:
     sys.exit(f"jupyterhub_config.py: JUPYTERHUB_AUTHENTICATOR={AUTHENTICATOR!r}; use github or local-trial")
 

@@ -56,6 +56,8 @@ def env_problems(env_path, reverse_proxy):
     elif authenticator == "local-trial":
         if len(values.get("TRIAL_PASSWORD", "")) < 16:
             problems.append("TRIAL_PASSWORD is empty or shorter than 16 characters: run `make secrets`")
+        if len(values.get("TRIAL_ADMIN_PASSWORD", "")) < 32:
+            problems.append("TRIAL_ADMIN_PASSWORD is empty or shorter than 32 characters: run `make secrets`")
     else:
         problems.append(f"JUPYTERHUB_AUTHENTICATOR={authenticator!r} in .env; use github or local-trial")
     return problems, values

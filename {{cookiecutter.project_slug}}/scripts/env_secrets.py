@@ -17,6 +17,7 @@ from pathlib import Path
 GENERATED_SECRETS = {
     "CONFIGPROXY_AUTH_TOKEN": lambda: secrets.token_hex(32),
     "TRIAL_PASSWORD": lambda: secrets.token_urlsafe(18),
+    "TRIAL_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(32),
 }
 ASSIGNMENT = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$")
 

@@ -1,0 +1,87 @@
+"""Load a generated jupyterhub_config.py with the real JupyterHub config machinery.
+
+    python hub_config_probe.py CONFIG_FILE [USERNAME]   (environment as docker-compose.yml sets it)
+
+Instantiates the configured authenticator and spawner classes from the loaded
+config and prints, as JSON, the key trait values and every warning logged or
+raised while doing so (unrecognized or deprecated options show up there).
+Runs in its own process because the config reads os.environ and sys.path.
+"""
+
+import json
+import logging
+import sys
+import types
+import warnings
+
+from jupyterhub.app import JupyterHub
+
+
+class Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def main(path, username):
+    collector = Collect()
+    logging.getLogger().addHandler(collector)
+    warnings.simplefilter("always")
+    with warnings.catch_warnings(record=True) as caught:
+        app = JupyterHub()
+        app.log.addHandler(collector)
+        app.load_config_file(path)
+        app.update_config(app.config)  # re-apply so traitlets checks every section
+        authenticator = app.authenticator_class(parent=app, config=app.config)
+        authenticator.log.addHandler(collector)
+        spawner_class = app.spawner_class
+        user = types.SimpleNamespace(name=username, id=1, url=f"/user/{username}/", escaped_name=username)
+        spawner = spawner_class(user=user, config=app.config)
+        spawner.log.addHandler(collector)
+        # Accessing traits triggers deprecation observers and validation.
+        spawner_values = {
+            "class": f"{spawner_class.__module__}.{spawner_class.__name__}",
+            "image": spawner.image,
+            "network_name": spawner.network_name,
+            "use_internal_ip": spawner.use_internal_ip,
+            "volumes": spawner.volumes,
+            "notebook_dir": spawner.notebook_dir,
+            "mem_limit": spawner.mem_limit,
+            "cpu_limit": spawner.cpu_limit,
+            "remove": spawner.remove,
+            "start_timeout": spawner.start_timeout,
+            "http_timeout": spawner.http_timeout,
+            "extra_host_config": spawner.extra_host_config,
+            "cmd": spawner.cmd,
+            "volume_binds": spawner.volume_binds,
+            "container_name": spawner.object_name,
+        }
+    result = {
+        "authenticator_class": f"{type(authenticator).__module__}.{type(authenticator).__name__}",
+        "allowed_users": sorted(authenticator.allowed_users),
+        "admin_users": sorted(authenticator.admin_users),
+        "allow_all": authenticator.allow_all,
+        "allow_existing_users": authenticator.allow_existing_users,
+        "db_url": app.db_url,
+        "cookie_secret_file": app.cookie_secret_file,
+        "cleanup_servers": app.cleanup_servers,
+        "hub_connect_ip": app.hub_connect_ip,
+        "bind_url": app.bind_url,
+        "allow_named_servers": app.allow_named_servers,
+        "load_roles": app.load_roles,
+        "services": [{key: value for key, value in service.items() if key != "api_token"} for service in app.services],
+        "spawner": spawner_values,
+        "warnings": collector.messages + [str(warning.message) for warning in caught],
+    }
+    for name in ("client_id", "oauth_callback_url", "github_url", "allowed_organizations", "scope", "user_password", "admin_password"):
+        if authenticator.has_trait(name):
+            value = getattr(authenticator, name)
+            result[name] = sorted(value) if isinstance(value, (set, frozenset)) else value
+    print(json.dumps(result, default=str))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "alice")
