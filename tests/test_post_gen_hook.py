@@ -1,0 +1,55 @@
+"""The post-generation hook: userlist, unused files, Docker network and volume."""
+
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import bake_ok
+
+
+def test_userlist_lines(hook_post):
+    assert hook_post.userlist_lines("Alice, bob", "carol  alice, DAVE") == ["alice admin", "bob admin", "carol", "dave"]
+    assert hook_post.userlist_lines("", "") == []
+
+
+def test_docker_absent_never_fails_generation(cookies, monkeypatch, tmp_path, capfd):
+    monkeypatch.delenv("JUPYTERHUB_TEMPLATE_SKIP_DOCKER", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker on PATH
+    bake_ok(cookies, {})
+    out = capfd.readouterr().out
+    assert "Docker: skipped (the docker command is not installed); run `make network volumes` later" in out
+
+
+def test_docker_daemon_not_answering(hook_post, monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_TEMPLATE_SKIP_DOCKER", raising=False)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    if shutil.which("docker") is None:
+        pytest.fail("the docker CLI is required (make test installs it)")
+    assert hook_post.docker_unavailable_reason() == "the Docker daemon does not answer"
+
+
+def docker_engine_answers():
+    return shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not docker_engine_answers(), reason="needs a Docker engine (make e2e starts one; .ci/run runs this)")
+def test_network_and_volume_created_once(hook_post, monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_TEMPLATE_SKIP_DOCKER", raising=False)
+    name = f"jh-template-test-{uuid.uuid4().hex[:8]}"
+    answers = {"docker_network": name, "data_volume": name}
+    try:
+        first = hook_post.prepare_docker(answers)
+        second = hook_post.prepare_docker(answers)
+        assert first == [f"Docker network {name}: created", f"Docker volume {name}: created"]
+        assert second == [f"Docker network {name}: exists", f"Docker volume {name}: exists"]
+    finally:
+        subprocess.run(["docker", "network", "rm", name], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", name], capture_output=True)
+
+
+def test_options_remove_unused_files(hook_post):
+    assert hook_post.unused_paths({"reverse_proxy": "host-nginx", "docker_socket_proxy": False}) == ["nginx/nginx.conf", "docker-proxy"]
+    assert hook_post.unused_paths({"reverse_proxy": "nginx-container", "docker_socket_proxy": True}) == []
