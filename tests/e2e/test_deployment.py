@@ -1,0 +1,183 @@
+"""What an operator and users do with a generated deployment, on a real Docker engine.
+
+The tests run in file order and share one deployment (local-trial login, nginx
+container on HTTPS port 18443, stand-in images when the pinned ones cannot be pulled).
+"""
+
+import json
+import time
+import uuid
+
+import pytest
+import websocket
+
+from conftest import HOSTNAME, HTTP_PORT, HTTPS_PORT, NETWORK, PUBLIC_URL, VOLUME, docker_names, run, wait_until, xsrf_headers
+
+STATE = {}
+
+
+def user_model(session, name):
+    response = session.get(f"{PUBLIC_URL}/hub/api/users/{name}", timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def start_server(session, name, timeout=300):
+    response = session.post(f"{PUBLIC_URL}/hub/api/users/{name}/server", headers=xsrf_headers(session), timeout=60)
+    assert response.status_code in (201, 202), (response.status_code, response.text)
+    wait_until(lambda: (user_model(session, name)["servers"].get("") or {}).get("ready"), timeout, f"{name}'s server")
+    # First visit: the single-user server's OAuth handshake with the hub sets its cookie.
+    page = session.get(f"{PUBLIC_URL}/user/{name}/api/status", timeout=60)
+    assert page.status_code == 200, page.status_code
+
+
+def server_headers(session, name):
+    return {"X-XSRFToken": session.cookies.get("_xsrf", path=f"/user/{name}/") or "", "Referer": f"{PUBLIC_URL}/user/{name}/"}
+
+
+def open_socket(session, path):
+    cookie = "; ".join(f"{cookie.name}={cookie.value}" for cookie in session.cookies)
+    # A browser's Origin keeps the port; nginx must pass Host with it (GUIDE §3).
+    return websocket.create_connection(
+        f"wss://{HOSTNAME}:{HTTPS_PORT}{path}", cookie=cookie, origin=f"https://{HOSTNAME}:{HTTPS_PORT}",
+        sslopt={"ca_certs": session.verify}, timeout=60,
+    )
+
+
+def execute(session, name, code):
+    kernel = session.post(f"{PUBLIC_URL}/user/{name}/api/kernels", json={}, headers=server_headers(session, name), timeout=60)
+    assert kernel.status_code == 201, (kernel.status_code, kernel.text)
+    kernel_id = kernel.json()["id"]
+    socket_ = open_socket(session, f"/user/{name}/api/kernels/{kernel_id}/channels")
+    msg_id = uuid.uuid4().hex
+    socket_.send(json.dumps({
+        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": name, "session": uuid.uuid4().hex, "version": "5.3"},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False},
+    }))
+    output = ""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        message = json.loads(socket_.recv())
+        if message.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        if message["msg_type"] == "stream":
+            output += message["content"]["text"]
+        if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+            break
+    socket_.close()
+    session.delete(f"{PUBLIC_URL}/user/{name}/api/kernels/{kernel_id}", headers=server_headers(session, name), timeout=60)
+    return output
+
+
+def test_http_redirects_to_https_with_hsts(deployment):
+    session = deployment.session()
+    response = session.get(f"http://{HOSTNAME}:{HTTP_PORT}/hub/home?x=1", allow_redirects=False, timeout=30)
+    assert response.status_code == 308
+    assert response.headers["Location"] == f"{PUBLIC_URL}/hub/home?x=1"
+    health = session.get(f"{PUBLIC_URL}/hub/api/health", timeout=30)
+    assert health.status_code == 200
+    assert health.headers["Strict-Transport-Security"] == "max-age=63072000"
+    assert health.headers["Server"] == "nginx"  # server_tokens off: no version
+    assert "frame-ancestors 'self'" in session.get(f"{PUBLIC_URL}/hub/login", timeout=30).headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("path", ["/hub/home", "/hub/admin", "/user/alice/"])
+def test_unauthenticated_requests_go_to_login(deployment, path):
+    response = deployment.session().get(f"{PUBLIC_URL}{path}", timeout=30)
+    assert response.url.startswith(f"{PUBLIC_URL}/hub/login"), response.url
+    assert 'name="password"' in response.text
+
+
+def test_wrong_password_and_unlisted_user_are_refused(deployment):
+    session = deployment.session()
+    session.get(f"{PUBLIC_URL}/hub/login", timeout=30)
+    for username, password in (("alice", "wrong-password-123"), ("mallory", deployment.env["TRIAL_PASSWORD"])):
+        response = session.post(f"{PUBLIC_URL}/hub/login", allow_redirects=False, timeout=30,
+                                data={"username": username, "password": password, "_xsrf": session.cookies.get("_xsrf", path="/hub/")})
+        assert response.status_code == 403, (username, response.status_code)
+
+
+def test_login_spawn_kernel_and_terminal(deployment):
+    alice = deployment.login("alice")
+    started = time.monotonic()
+    start_server(alice, "alice")
+    STATE["first_spawn_s"] = round(time.monotonic() - started, 1)
+    STATE["alice"] = alice
+    containers = run(["docker", "ps", "--filter", f"network={NETWORK}", "--format", "{{.Names}}"]).stdout.split()
+    assert "jupyter-alice" in containers
+    assert "jupyterhub-user-alice" in docker_names("volume")
+    inspect = json.loads(run(["docker", "inspect", "jupyter-alice"]).stdout)[0]
+    assert inspect["HostConfig"]["Memory"] == 1024**3
+    assert inspect["HostConfig"]["NanoCpus"] == 10**9
+    assert "no-new-privileges:true" in inspect["HostConfig"]["SecurityOpt"]
+    mounts = {mount.get("Name") or mount["Source"]: mount["Destination"] for mount in inspect["Mounts"]}
+    assert mounts == {"jupyterhub-user-alice": "/home/jovyan/work"}, "no Docker socket, no hub data volume"
+
+    assert execute(alice, "alice", "print(6*7)").strip() == "42"
+
+    terminal = alice.post(f"{PUBLIC_URL}/user/alice/api/terminals", headers=server_headers(alice, "alice"), timeout=60)
+    assert terminal.status_code == 200, terminal.text
+    socket_ = open_socket(alice, f"/user/alice/terminals/websocket/{terminal.json()['name']}")
+    socket_.send(json.dumps(["stdin", "echo terminal-$((6*7))\r"]))
+    seen = ""
+    deadline = time.monotonic() + 60
+    while "terminal-42" not in seen and time.monotonic() < deadline:
+        message = json.loads(socket_.recv())
+        if message[0] == "stdout":
+            seen += message[1]
+    socket_.close()
+    assert "terminal-42" in seen
+
+
+def test_users_cannot_reach_each_other_or_the_admin_api(deployment):
+    bob = deployment.login("bob")
+    response = bob.get(f"{PUBLIC_URL}/user/alice/api/status", allow_redirects=True, timeout=60)
+    assert response.status_code == 403 or response.url.startswith(f"{PUBLIC_URL}/user/bob/"), (response.status_code, response.url)
+    assert bob.get(f"{PUBLIC_URL}/hub/api/users", timeout=30).status_code == 403
+    assert bob.get(f"{PUBLIC_URL}/hub/api/users/alice", timeout=30).status_code == 404  # not even visible
+
+
+def test_work_survives_make_down_and_up(deployment):
+    alice = STATE["alice"]
+    content = f"persist-{uuid.uuid4().hex}"
+    put = alice.put(f"{PUBLIC_URL}/user/alice/api/contents/persist.txt", headers=server_headers(alice, "alice"),
+                    json={"type": "file", "format": "text", "content": content}, timeout=60)
+    assert put.status_code in (200, 201), put.text
+    STATE["content"] = content
+    deployment.make("down")
+    assert NETWORK in docker_names("network") and VOLUME in docker_names("volume"), "make down keeps external resources"
+    deployment.make("up")
+    admin = deployment.login("admin", deployment.env["TRIAL_ADMIN_PASSWORD"])
+    assert "alice" in {user["name"] for user in admin.get(f"{PUBLIC_URL}/hub/api/users", timeout=30).json()}
+    alice = deployment.login("alice")
+    STATE["alice"] = alice
+    if not (user_model(alice, "alice")["servers"].get("") or {}).get("ready"):
+        start_server(alice, "alice")
+    else:
+        alice.get(f"{PUBLIC_URL}/user/alice/api/status", timeout=60)
+    got = alice.get(f"{PUBLIC_URL}/user/alice/api/contents/persist.txt", timeout=60)
+    assert got.status_code == 200 and got.json()["content"] == content
+
+
+def test_hub_restart_keeps_user_servers(deployment):
+    before = run(["docker", "inspect", "-f", "{{.Id}} {{.State.StartedAt}}", "jupyter-alice"]).stdout.strip()
+    deployment.compose("restart", "hub")
+    wait_until(lambda: "healthy" in run(["docker", "inspect", "-f", "{{.State.Health.Status}}",
+                                          deployment.compose("ps", "-q", "hub").stdout.strip()]).stdout, 180, "the hub")
+    alice = STATE["alice"]
+
+    def reachable():
+        response = alice.get(f"{PUBLIC_URL}/user/alice/api/contents/persist.txt", timeout=30)
+        return response.status_code == 200 and response.json()["content"] == STATE["content"]
+
+    wait_until(reachable, 120, "alice's server through nginx after the hub restart")
+    after = run(["docker", "inspect", "-f", "{{.Id}} {{.State.StartedAt}}", "jupyter-alice"]).stdout.strip()
+    assert before == after, "no new spawn"
+
+
+def test_make_smoke(deployment, phase_times):
+    result = deployment.make("smoke", "SMOKE_ARGS=--connect-to 127.0.0.1", timeout=600)
+    assert "smoke: all steps passed" in result.stdout
+    assert deployment.env["CONFIGPROXY_AUTH_TOKEN"] not in result.stdout + result.stderr
+    phase_times["first_spawn"] = STATE.get("first_spawn_s")
