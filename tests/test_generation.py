@@ -1,6 +1,7 @@
 """Generation over every variant file and every supported option combination."""
 
 import itertools
+import json
 import os
 import re
 import shutil
@@ -107,3 +108,22 @@ def test_generation_from_a_git_url(tmp_path):
     assert (project / ".env").is_file()
     assert "admin admin" in (project / "userlist").read_text()
     assert "make network volumes" in result.stdout
+
+
+@pytest.mark.parametrize("variant", variant_names())
+def test_compose_lint_finds_nothing_high_or_critical(cookies, variant):
+    """compose-lint, an independent linter: only the Docker socket holder is excused, with a reason."""
+    project = bake_ok(cookies, variant_context(variant))
+    result = subprocess.run(
+        [sys.executable, "-m", "compose_lint", "check", "--format", "json", "--strict-config",
+         "--config", str(project / ".compose-lint.yml"), str(project / "docker-compose.yml")],
+        capture_output=True, text=True, cwd=project,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    findings = json.loads(result.stdout)["findings"]
+    serious = [finding for finding in findings if finding["severity"] in ("high", "critical")]
+    assert all(finding["suppressed"] for finding in serious), serious
+    socket_holders = {finding["service"] for finding in serious}
+    proxy = variant_context(variant).get("docker_socket_proxy", False)
+    assert socket_holders == {"docker-proxy" if proxy else "hub"}
+    assert {finding["rule_id"] for finding in serious} == {"CL-0001"}
