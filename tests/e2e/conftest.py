@@ -22,13 +22,15 @@ HOSTNAME = "hub.e2e.test"
 HTTP_PORT, HTTPS_PORT = 18080, 18443
 NETWORK, VOLUME = "jh-e2e-network", "jh-e2e-data"
 PUBLIC_URL = f"https://{HOSTNAME}:{HTTPS_PORT}"
+# Volumes of the users the suite creates (DockerSpawner escapes '-' as '-2d', '_' as '-5f').
+TEST_USER_VOLUMES = tuple(f"jupyterhub-user-{name}" for name in ("alice", "bob", "admin", "carol", "smoke-5ftest", "load-2d"))
 
 _real_getaddrinfo = socket.getaddrinfo
 
 
 def _getaddrinfo(host, *args, **kwargs):
-    # The public hostname is mapped to loopback, as DNS would map it to the host.
-    if host == HOSTNAME:
+    # Test hostnames map to loopback, as DNS would map them to the Docker host.
+    if isinstance(host, str) and host.endswith(".e2e.test"):
         host = "127.0.0.1"
     return _real_getaddrinfo(host, *args, **kwargs)
 
@@ -60,6 +62,7 @@ class Deployment:
                 key, value = line.split("=", 1)
                 self.env[key] = value
         self.cafile = str(path / "nginx" / "test-ca" / "ca.crt")
+        self.url = f"https://{self.env['PUBLIC_HOSTNAME']}:{self.env['HTTPS_PORT']}"
 
     def make(self, *targets, timeout=1200, check=True):
         return run(["make", "-C", str(self.path), *targets], timeout=timeout, check=check)
@@ -78,10 +81,10 @@ class Deployment:
     def login(self, username, password=None):
         """Log in through the real login form; returns a session holding the hub cookies."""
         session = self.session()
-        page = session.get(f"{PUBLIC_URL}/hub/login", timeout=30)
+        page = session.get(f"{self.url}/hub/login", timeout=30)
         page.raise_for_status()
         response = session.post(
-            f"{PUBLIC_URL}/hub/login?next=",
+            f"{self.url}/hub/login?next=",
             data={"username": username, "password": password or self.env["TRIAL_PASSWORD"],
                   "_xsrf": session.cookies.get("_xsrf", path="/hub/")},
             allow_redirects=False, timeout=30,
@@ -109,14 +112,15 @@ def docker_names(kind):
     return set(result.stdout.split())
 
 
-def remove_leftovers():
-    containers = run(["docker", "ps", "-aq", "--filter", f"network={NETWORK}"], check=False).stdout.split()
+def remove_leftovers(network=NETWORK, volume=VOLUME):
+    """Remove what an earlier run of the suite left: user containers, volumes, the network."""
+    containers = run(["docker", "ps", "-aq", "--filter", f"network={network}"], check=False).stdout.split()
     if containers:
         run(["docker", "rm", "-f", *containers], check=False)
-    for volume in docker_names("volume"):
-        if volume == VOLUME or volume.startswith("jupyterhub-user-"):
-            run(["docker", "volume", "rm", "-f", volume], check=False)
-    run(["docker", "network", "rm", NETWORK], check=False)
+    for name in docker_names("volume"):
+        if name == volume or name.startswith(TEST_USER_VOLUMES):
+            run(["docker", "volume", "rm", "-f", name], check=False)
+    run(["docker", "network", "rm", network], check=False)
 
 
 @pytest.fixture(scope="session")
@@ -129,44 +133,57 @@ def phase_times():
     print("\nend-to-end phases (s):", json.dumps(times))
 
 
-@pytest.fixture(scope="session")
-def deployment(tmp_path_factory, phase_times):
-    from standins import ensure_images
-
-    started = time.monotonic()
-    defaults = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
-    pins = defaults["_pins"]
-    notebook_image = f"quay.io/jupyter/base-notebook:{pins['notebook_tag']}"
-    ensure_images([pins["hub_image"], notebook_image, pins["nginx_image"]])
-    phase_times["images"] = round(time.monotonic() - started, 1)
-
-    remove_leftovers()
-    output = tmp_path_factory.mktemp("e2e")
+def launch(output, context):
+    """Generate a deployment with `context` (post-gen hook on a live engine), then `make up`."""
     started = time.monotonic()
     os.environ.pop("JUPYTERHUB_TEMPLATE_SKIP_DOCKER", None)
-    project = Path(cookiecutter(
-        str(TEMPLATE_DIR), no_input=True, output_dir=str(output),
-        extra_context={
-            "project_name": "E2E Hub", "hostname": HOSTNAME, "authenticator": "local-trial",
-            "admin_users": "admin", "allowed_users": "alice bob",
-            "notebook_image_flavor": "base-notebook", "mem_limit": "1G", "cpu_limit": "1",
-            "http_port": str(HTTP_PORT), "https_port": str(HTTPS_PORT),
-            "docker_network": NETWORK, "data_volume": VOLUME,
-        },
-    ))
-    os.environ["JUPYTERHUB_TEMPLATE_SKIP_DOCKER"] = "1"
-    assert NETWORK in docker_names("network"), "the post-gen hook creates the network"
-    assert VOLUME in docker_names("volume"), "the post-gen hook creates the volume"
+    try:
+        project = Path(cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(output), extra_context=context))
+    finally:
+        os.environ["JUPYTERHUB_TEMPLATE_SKIP_DOCKER"] = "1"
+    assert context["docker_network"] in docker_names("network"), "the post-gen hook creates the network"
+    assert context["data_volume"] in docker_names("volume"), "the post-gen hook creates the volume"
     site = Deployment(project)
+    return site, started
+
+
+def bring_up(site, phase_times, prefix, started):
     site.make("network", "volumes", "certs")
-    phase_times["generate"] = round(time.monotonic() - started, 1)
+    if phase_times is not None:
+        phase_times[f"{prefix}generate"] = round(time.monotonic() - started, 1)
     started = time.monotonic()
     try:
         site.make("up")
     except AssertionError:
         print(site.logs())
         raise
-    phase_times["make_up"] = round(time.monotonic() - started, 1)
+    if phase_times is not None:
+        phase_times[f"{prefix}make_up"] = round(time.monotonic() - started, 1)
+    return site
+
+
+def ensure_stand_ins(*notebook_flavors):
+    from standins import ensure_images
+
+    pins = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())["_pins"]
+    notebooks = [f"quay.io/jupyter/{flavor}:{pins['notebook_tag']}" for flavor in notebook_flavors]
+    ensure_images([pins["hub_image"], *notebooks, pins["nginx_image"]])
+
+
+@pytest.fixture(scope="session")
+def deployment(tmp_path_factory, phase_times):
+    started = time.monotonic()
+    ensure_stand_ins("base-notebook")
+    phase_times["images"] = round(time.monotonic() - started, 1)
+    remove_leftovers()
+    site, started = launch(tmp_path_factory.mktemp("e2e"), {
+        "project_name": "E2E Hub", "hostname": HOSTNAME, "authenticator": "local-trial",
+        "admin_users": "admin", "allowed_users": "alice bob",
+        "notebook_image_flavor": "base-notebook", "mem_limit": "1G", "cpu_limit": "1",
+        "http_port": str(HTTP_PORT), "https_port": str(HTTPS_PORT),
+        "docker_network": NETWORK, "data_volume": VOLUME,
+    })
+    bring_up(site, phase_times, "", started)
     yield site
     print(site.logs())
     site.compose("down", check=False)

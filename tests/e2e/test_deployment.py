@@ -138,6 +138,13 @@ def test_users_cannot_reach_each_other_or_the_admin_api(deployment):
     assert bob.get(f"{PUBLIC_URL}/hub/api/users/alice", timeout=30).status_code == 404  # not even visible
 
 
+def test_admins_may_open_users_servers_when_chosen(deployment):
+    """The default answer (yes, as in the 2017 recipe): the admin role includes access:servers."""
+    admin = deployment.login("admin", deployment.env["TRIAL_ADMIN_PASSWORD"])
+    response = admin.get(f"{PUBLIC_URL}/user/alice/api/status", timeout=60)
+    assert response.status_code == 200 and response.url.startswith(f"{PUBLIC_URL}/user/alice/")
+
+
 def test_work_survives_make_down_and_up(deployment):
     alice = STATE["alice"]
     content = f"persist-{uuid.uuid4().hex}"
@@ -181,3 +188,31 @@ def test_make_smoke(deployment, phase_times):
     assert "smoke: all steps passed" in result.stdout
     assert deployment.env["CONFIGPROXY_AUTH_TOKEN"] not in result.stdout + result.stderr
     phase_times["first_spawn"] = STATE.get("first_spawn_s")
+
+
+def test_secrets_stay_out_of_logs_and_the_cookie_secret_is_private(deployment):
+    logs = deployment.logs() + deployment.make("ps").stdout
+    for key in ("CONFIGPROXY_AUTH_TOKEN", "TRIAL_PASSWORD", "TRIAL_ADMIN_PASSWORD"):
+        assert deployment.env[key] not in logs, key
+    mode = deployment.compose("exec", "-T", "hub", "stat", "-c", "%a", "/data/jupyterhub_cookie_secret").stdout.strip()
+    assert mode == "600"
+
+
+def test_rotate_secrets_logs_everyone_out_and_keeps_data(deployment):
+    old_session = deployment.login("alice")
+    old_env = dict(deployment.env)
+    result = deployment.make("rotate-secrets")
+    for key in ("CONFIGPROXY_AUTH_TOKEN", "TRIAL_PASSWORD", "TRIAL_ADMIN_PASSWORD"):
+        assert old_env[key] not in result.stdout + result.stderr
+    deployment.make("up")
+    deployment.__init__(deployment.path)  # re-read .env
+    assert deployment.env["CONFIGPROXY_AUTH_TOKEN"] != old_env["CONFIGPROXY_AUTH_TOKEN"]
+    stale = old_session.get(f"{PUBLIC_URL}/hub/api/user", timeout=30)
+    assert stale.status_code == 403, "the old cookie must no longer work"
+    alice = deployment.login("alice")
+    if not (user_model(alice, "alice")["servers"].get("") or {}).get("ready"):
+        start_server(alice, "alice")
+    else:
+        alice.get(f"{PUBLIC_URL}/user/alice/api/status", timeout=60)
+    got = alice.get(f"{PUBLIC_URL}/user/alice/api/contents/persist.txt", timeout=60)
+    assert got.status_code == 200 and got.json()["content"] == STATE["content"]
