@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import TEMPLATE_DIR, bake_ok, pins, require_command, variant_context, variant_names
+from template_helpers import TEMPLATE_DIR, bake_ok, pins, require_command, variant_context, variant_names
 
 COMBINATIONS = [
     dict(zip(("authenticator", "reverse_proxy", "docker_socket_proxy", "tls_mode"), values))

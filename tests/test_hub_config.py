@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import bake_ok, pins, variant_context
+from template_helpers import bake_ok, pins, variant_context
 
 PROBE = Path(__file__).with_name("hub_config_probe.py")
 

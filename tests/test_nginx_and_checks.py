@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import bake_ok, require_command, variant_context
+from template_helpers import bake_ok, require_command, variant_context
 
 
 def make(project, *targets, env=None):

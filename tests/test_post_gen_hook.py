@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from conftest import bake_ok
+from template_helpers import bake_ok
 
 
 def test_userlist_lines(hook_post):

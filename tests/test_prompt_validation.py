@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
-from conftest import bake_ok, template_defaults
+from template_helpers import bake_ok, template_defaults
 
 HOSTILE = [
     'a"b', "a'b", "a$b", "$(id)", "`id`", "a{b}", "{{ 7*7 }}", "{% raw %}", "a%b", "a\nb", "a\\b",

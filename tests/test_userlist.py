@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import PROJECT_TEMPLATE, load_module
+from template_helpers import PROJECT_TEMPLATE, load_module
 
 userlist = load_module(PROJECT_TEMPLATE / "hub" / "userlist.py", "userlist")
 

@@ -19,7 +19,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import HOSTNAME, PUBLIC_URL, TEMPLATE_DIR
+from e2e_helpers import HOSTNAME, PUBLIC_URL, TEMPLATE_DIR
 
 ARTIFACTS = TEMPLATE_DIR / "build" / "browser"
 

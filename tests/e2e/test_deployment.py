@@ -11,7 +11,7 @@ import uuid
 import pytest
 import websocket
 
-from conftest import HOSTNAME, HTTP_PORT, HTTPS_PORT, NETWORK, PUBLIC_URL, VOLUME, docker_names, run, wait_until, xsrf_headers
+from e2e_helpers import HOSTNAME, HTTP_PORT, HTTPS_PORT, NETWORK, PUBLIC_URL, VOLUME, docker_names, run, wait_until, xsrf_headers
 
 STATE = {}
 

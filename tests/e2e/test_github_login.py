@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from conftest import bring_up, docker_names, ensure_stand_ins, launch, remove_leftovers, run
+from e2e_helpers import bring_up, docker_names, ensure_stand_ins, launch, remove_leftovers, run
 
 HERE = Path(__file__).resolve().parent
 NETWORK, VOLUME = "jh-e2e-gh-network", "jh-e2e-gh-data"

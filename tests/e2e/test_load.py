@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from conftest import PUBLIC_URL, TEMPLATE_DIR, docker_names, run, wait_until, xsrf_headers
+from e2e_helpers import PUBLIC_URL, TEMPLATE_DIR, docker_names, run, wait_until, xsrf_headers
 
 USERS = [f"load-{number:02d}" for number in range(20)]
 

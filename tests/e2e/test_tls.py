@@ -9,7 +9,7 @@ import sys
 import pytest
 import requests
 
-from conftest import HOSTNAME, HTTP_PORT, HTTPS_PORT, PUBLIC_URL, TEMPLATE_DIR
+from e2e_helpers import HOSTNAME, HTTP_PORT, HTTPS_PORT, PUBLIC_URL, TEMPLATE_DIR
 
 
 @pytest.fixture(scope="module")
