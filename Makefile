@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help venv system engine test test-fast e2e generate clean
+.PHONY: help venv system engine test test-fast e2e bench generate clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,10 @@ test-fast: venv system ## Only the fast tests (generation, config, nginx, hooks)
 
 e2e: venv system engine ## The end-to-end suite on a real Docker engine
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PYTEST) -m e2e tests/e2e
+
+bench: venv system engine ## 20 simultaneous spawns on a live deployment; figures in build/e2e-load.json
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PYTEST) -m e2e tests/e2e/test_load.py
+	@cat build/e2e-load.json build/e2e-phases.json
 
 generate: venv ## Generate a deployment with the defaults into build/
 	mkdir -p build
