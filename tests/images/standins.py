@@ -386,8 +386,10 @@ def ensure_images(refs=None, *, pull: bool = True) -> dict:
     """Make every reference in ``refs`` (default: pinned_refs()) present locally.
 
     Returns ``{ref: {"action": "reused"|"pulled"|"built", "seconds": float,
-    "recipe": str|None}}``; shared layers built on the way are reported under
-    ``"_layers"``.  Raises StandinError when an image cannot be had.
+    "recipe": str|None, "layers": [...]}}``, where ``layers`` lists the shared
+    layers (rootfs, base, python) that building this image first had to reuse
+    or build, timed separately from ``seconds``.  Raises StandinError when an
+    image cannot be had.
     """
     refs = list(refs) if refs else pinned_refs()
     pins = load_pins()
@@ -399,14 +401,18 @@ def ensure_images(refs=None, *, pull: bool = True) -> dict:
                 continue
             start = time.monotonic()
             recipe = None
+            used_layers = []
             if image_exists(ref):
                 action = "reused"
             elif pull and try_pull(ref):
                 action = "pulled"
             else:
                 recipe, build_args = recipe_for(ref, pins)
+                seen = set(layers)
                 for layer in _RECIPE_LAYERS[recipe]:
                     _ensure_layer(layer, layers)
+                used_layers = [layers[name] for name in ("rootfs", "base", "python")
+                               if name in layers and name not in seen]
                 start = time.monotonic()  # the shared layers are timed on their own
                 args = {"BASE_IMAGE": BASE_IMAGE, "PYTHON_IMAGE": PYTHON_IMAGE, **build_args}
                 needed = _dockerfile_args(HERE / recipe / "Dockerfile")
@@ -415,11 +421,10 @@ def ensure_images(refs=None, *, pull: bool = True) -> dict:
                 _build(ref, HERE / recipe, args, safe, recipe)
                 action = "built"
             seconds = time.monotonic() - start
-            results[ref] = {"action": action, "seconds": round(seconds, 1), "recipe": recipe}
+            results[ref] = {"action": action, "seconds": round(seconds, 1), "recipe": recipe,
+                            "layers": used_layers}
             extra = f"  [{recipe}]" if recipe else ""
             _say(f"{action:8s} {ref}  ({seconds:.1f} s){extra}")
-    if layers:
-        results["_layers"] = layers
     return results
 
 
