@@ -69,9 +69,7 @@ class Deployment:
         return self.compose("logs", "--no-color", "--tail=150", check=False).stdout
 
     def session(self):
-        session = requests.Session()
-        session.verify = self.cafile
-        return session
+        return new_session(self.cafile)
 
     def login(self, username, password=None):
         """Log in through the real login form; returns a session holding the hub cookies."""
@@ -86,6 +84,15 @@ class Deployment:
         )
         assert response.status_code == 302, (response.status_code, response.text[:500])
         return session
+
+
+def new_session(cafile):
+    """A requests session trusting only the test CA; trust_env=False because requests
+    would otherwise replace `verify` with $REQUESTS_CA_BUNDLE and honour proxy variables."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = cafile
+    return session
 
 
 def xsrf_headers(session):

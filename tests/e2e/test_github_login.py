@@ -11,9 +11,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 
-from e2e_helpers import bring_up, docker_names, ensure_stand_ins, launch, remove_leftovers, run
+from e2e_helpers import new_session, bring_up, docker_names, ensure_stand_ins, launch, remove_leftovers, run
 
 HERE = Path(__file__).resolve().parent
 NETWORK, VOLUME = "jh-e2e-gh-network", "jh-e2e-gh-data"
@@ -53,8 +52,7 @@ def github_site(tmp_path_factory, phase_times):
 
 def github_login(site, login):
     """The browser's path: hub -> GitHub authorize (user signs in) -> hub callback."""
-    session = requests.Session()
-    session.verify = site.cafile
+    session = new_session(site.cafile)
     start = session.get(f"{site.url}/hub/oauth_login", allow_redirects=False, timeout=30)
     assert start.status_code == 302, start.status_code
     authorize = start.headers["Location"]

@@ -10,16 +10,14 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import requests
 
-from e2e_helpers import PUBLIC_URL, TEMPLATE_DIR, docker_names, run, wait_until, xsrf_headers
+from e2e_helpers import PUBLIC_URL, new_session, TEMPLATE_DIR, docker_names, run, wait_until, xsrf_headers
 
 USERS = [f"load-{number:02d}" for number in range(20)]
 
 
 def api(token, cafile):
-    session = requests.Session()
-    session.verify = cafile
+    session = new_session(cafile)
     session.headers["Authorization"] = f"token {token}"
     return session
 

@@ -58,7 +58,8 @@ def test_spawning_works_through_the_proxy(proxied_site):
         return (carol.get(f"{proxied_site.url}/hub/api/users/carol", timeout=30).json()["servers"].get("") or {}).get("ready")
 
     wait_until(ready, 300, "carol's server through the Docker socket proxy")
-    assert carol.get(f"{proxied_site.url}/user/carol/api/status", timeout=60).status_code == 200
+    page = carol.get(f"{proxied_site.url}/user/carol/lab", timeout=60)
+    assert page.status_code == 200 and page.url.startswith(f"{proxied_site.url}/user/carol/")
 
 
 @pytest.mark.parametrize(
@@ -86,7 +87,7 @@ def test_operators_manage_but_cannot_open_servers(proxied_site):
     users = admin.get(f"{proxied_site.url}/hub/api/users", timeout=30)
     assert users.status_code == 200 and "carol" in {user["name"] for user in users.json()}
     assert admin.get(f"{proxied_site.url}/hub/admin", timeout=30).status_code == 200
-    response = admin.get(f"{proxied_site.url}/user/carol/api/status", timeout=60)
+    response = admin.get(f"{proxied_site.url}/user/carol/lab", timeout=60)
     assert response.status_code == 403 or response.url.startswith(f"{proxied_site.url}/user/admin/"), response.url
     token = admin.post(f"{proxied_site.url}/hub/api/users/carol/tokens", headers=xsrf_headers(admin), json={}, timeout=30)
     assert token.status_code == 403

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-import requests
 
 from e2e_helpers import HOSTNAME, HTTP_PORT, HTTPS_PORT, PUBLIC_URL, TEMPLATE_DIR
 
@@ -55,7 +54,7 @@ def test_certificate_trusted_through_the_test_ca(deployment):
 
 def test_port_80_redirects_with_308_everywhere(deployment):
     for path in ("/", "/hub/login", "/user/alice/lab?x=1"):
-        response = requests.get(f"http://{HOSTNAME}:{HTTP_PORT}{path}", allow_redirects=False, timeout=30)
+        response = deployment.session().get(f"http://{HOSTNAME}:{HTTP_PORT}{path}", allow_redirects=False, timeout=30)
         assert response.status_code == 308
         assert response.headers["Location"] == f"{PUBLIC_URL}{path}"
         assert response.headers["Server"] == "nginx"
