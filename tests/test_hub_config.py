@@ -37,6 +37,8 @@ def compose_environment(project, **overrides):
         "MEM_LIMIT": values["MEM_LIMIT"],
         "CPU_LIMIT": values["CPU_LIMIT"],
         "CULL_IDLE_TIMEOUT": values["CULL_IDLE_TIMEOUT"],
+        "USER_CONTAINER_PREFIX": values["USER_CONTAINER_PREFIX"],
+        "USER_VOLUME_PREFIX": values["USER_VOLUME_PREFIX"],
         "JUPYTERHUB_USERLIST": str(project / "userlist"),
     }
     environment.update(overrides)
@@ -127,6 +129,13 @@ def test_github_enterprise_url_and_custom_port(cookies):
     config = load_config(project, GITHUB_URL="http://github.test:8080")
     assert config["github_url"] == "http://github.test:8080"
     assert config["oauth_callback_url"] == "https://hub.example.org:8443/hub/oauth_callback"
+
+
+def test_a_second_deployment_on_the_host_gets_its_own_names(cookies):
+    project = bake_ok(cookies, {"authenticator": "local-trial", "allowed_users": "alice"})
+    config = load_config(project, USER_CONTAINER_PREFIX="staging", USER_VOLUME_PREFIX="staging-user")
+    assert config["spawner"]["container_name"] == "staging-alice"
+    assert list(config["spawner"]["volume_binds"]) == ["staging-user-alice"]
 
 
 def test_usernames_with_hyphens_get_valid_volume_names(cookies):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -23,7 +24,8 @@ HTTP_PORT, HTTPS_PORT = 18080, 18443
 NETWORK, VOLUME = "jh-e2e-network", "jh-e2e-data"
 PUBLIC_URL = f"https://{HOSTNAME}:{HTTPS_PORT}"
 # Volumes of the users the suite creates (DockerSpawner escapes '-' as '-2d', '_' as '-5f').
-TEST_USER_VOLUMES = tuple(f"jupyterhub-user-{name}" for name in ("alice", "bob", "admin", "carol", "smoke-5ftest", "load-2d"))
+TEST_USER_VOLUMES = tuple(f"{prefix}-{name}" for prefix in ("jupyterhub-user", "gh-user", "proxy-user")
+                          for name in ("alice", "bob", "admin", "carol", "smoke-5ftest", "load-2d"))
 
 _real_getaddrinfo = socket.getaddrinfo
 
@@ -147,6 +149,17 @@ def launch(output, context):
     assert context["data_volume"] in docker_names("volume"), "the post-gen hook creates the volume"
     site = Deployment(project)
     return site, started
+
+
+def set_env(site, **values):
+    """Change values in the deployment's .env, as an operator edits it."""
+    path = site.path / ".env"
+    text = path.read_text()
+    for key, value in values.items():
+        text, count = re.subn(rf"(?m)^{key}=.*$", f"{key}={value}", text)
+        assert count == 1, key
+    path.write_text(text)
+    site.env.update(values)
 
 
 def bring_up(site, phase_times, prefix, started):

@@ -72,7 +72,8 @@ def test_login_jupyterlab_and_run_a_cell(deployment, browser, phase_times):
         phase_times["browser_login_to_lab"] = round(time.monotonic() - started, 1)
         driver.find_element(By.CSS_SELECTOR, '.jp-LauncherCard[data-category="Notebook"]').click()
         editor = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content")))
-        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-KernelStatus")))
+        # The kernel starts over its WebSocket; run the cell once the status bar says Idle.
+        wait.until(lambda _: "Idle" in driver.find_element(By.CSS_SELECTOR, ".jp-StatusBar-Widget, #jp-main-statusbar").text)
         editor.click()
         editor.send_keys("print(6*7)")
         editor.send_keys(Keys.SHIFT, Keys.ENTER)

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from e2e_helpers import new_session, bring_up, docker_names, ensure_stand_ins, launch, remove_leftovers, run
+from e2e_helpers import new_session, set_env, bring_up, docker_names, ensure_stand_ins, launch, remove_leftovers, run
 
 HERE = Path(__file__).resolve().parent
 NETWORK, VOLUME = "jh-e2e-gh-network", "jh-e2e-gh-data"
@@ -34,14 +34,13 @@ def github_site(tmp_path_factory, phase_times):
         "notebook_image_flavor": "base-notebook", "http_port": "28080", "https_port": "28443",
         "docker_network": NETWORK, "data_volume": VOLUME,
     })
-    env_path = site.path / ".env"
-    env_path.write_text(env_path.read_text().replace("\nGITHUB_URL=\n", f"\nGITHUB_URL=http://{FAKE_HOST}:{FAKE_PORT}\n"))
+    # A second deployment on this host: its own container and volume names.
+    set_env(site, GITHUB_URL=f"http://{FAKE_HOST}:{FAKE_PORT}", USER_CONTAINER_PREFIX="gh", USER_VOLUME_PREFIX="gh-user")
     run(["docker", "run", "-d", "--name", FAKE_CONTAINER, "--network", NETWORK, "--network-alias", FAKE_HOST,
          "-p", f"127.0.0.1:{FAKE_PORT}:{FAKE_PORT}", "-v", f"{HERE / 'fake_github.py'}:/fake_github.py:ro",
          pins["hub_image"], "python3", "/fake_github.py", "--port", str(FAKE_PORT), "--users", "alice,carol,mallory",
          "--org-members", "research:carol", "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET])
     site = bring_up(site, phase_times, "github_", started)
-    site.env = {**site.env, "GITHUB_URL": f"http://{FAKE_HOST}:{FAKE_PORT}"}
     yield site
     print(site.logs())
     print(run(["docker", "logs", "--tail", "80", FAKE_CONTAINER], check=False).stderr)

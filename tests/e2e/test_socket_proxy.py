@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from e2e_helpers import TEMPLATE_DIR, bring_up, ensure_stand_ins, launch, remove_leftovers, run, wait_until, xsrf_headers
+from e2e_helpers import TEMPLATE_DIR, set_env, bring_up, ensure_stand_ins, launch, remove_leftovers, run, wait_until, xsrf_headers
 
 NETWORK, VOLUME = "jh-e2e-proxy-network", "jh-e2e-proxy-data"
 
@@ -24,6 +24,7 @@ def proxied_site(tmp_path_factory, phase_times):
         "notebook_image_flavor": "base-notebook", "http_port": "38080", "https_port": "38443",
         "docker_network": NETWORK, "data_volume": VOLUME,
     })
+    set_env(site, USER_CONTAINER_PREFIX="proxy", USER_VOLUME_PREFIX="proxy-user")
     site = bring_up(site, phase_times, "socket_proxy_", started)
     yield site
     print(site.logs())
@@ -67,7 +68,7 @@ def test_spawning_works_through_the_proxy(proxied_site):
     [
         ("GET", "/v1.41/volumes", None),
         ("GET", "/v1.41/containers/json", None),
-        ("POST", "/v1.41/containers/jupyter-carol/exec", {"Cmd": ["id"]}),
+        ("POST", "/v1.41/containers/proxy-carol/exec", {"Cmd": ["id"]}),
         ("GET", "/v1.41/info", None),
         ("POST", "/v1.41/build", None),
         ("GET", "/v1.41/secrets", None),
@@ -95,4 +96,4 @@ def test_operators_manage_but_cannot_open_servers(proxied_site):
 
 def test_allowed_calls_pass(proxied_site):
     assert docker_api_from_hub(proxied_site, "GET", "/version") == 200
-    assert docker_api_from_hub(proxied_site, "GET", "/v1.41/containers/jupyter-carol/json") == 200
+    assert docker_api_from_hub(proxied_site, "GET", "/v1.41/containers/proxy-carol/json") == 200

@@ -117,7 +117,11 @@ c.DockerSpawner.use_internal_ip = True
 c.DockerSpawner.remove = True
 NOTEBOOK_DIR = env("NOTEBOOK_DIR", "/home/jovyan/work")
 c.DockerSpawner.notebook_dir = NOTEBOOK_DIR
-c.DockerSpawner.volumes = {"jupyterhub-user-{username}": NOTEBOOK_DIR}
+# Container and volume names are per Docker host: a second deployment on the
+# same host needs its own prefixes, or it would adopt this one's containers.
+c.DockerSpawner.prefix = env("USER_CONTAINER_PREFIX", "jupyter")
+VOLUME_PREFIX = env("USER_VOLUME_PREFIX", "jupyterhub-user")
+c.DockerSpawner.volumes = {VOLUME_PREFIX + "-{username}": NOTEBOOK_DIR}
 c.DockerSpawner.mem_limit = env("MEM_LIMIT", "2G")
 c.DockerSpawner.cpu_limit = float(env("CPU_LIMIT", "1"))
 c.DockerSpawner.extra_host_config = {"security_opt": ["no-new-privileges:true"]}
