@@ -31,8 +31,8 @@ test: venv system engine ## Set up everything, then run the fast tests and the e
 test-fast: venv system ## Only the fast tests (generation, config, nginx, hooks)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PYTEST) -m "not e2e"
 
-e2e: venv system engine ## The end-to-end suite on a real Docker engine
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PYTEST) -m e2e tests/e2e
+e2e: venv system engine ## The end-to-end suite on a real Docker engine (stops the engine if it started it)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PYTEST) -m e2e tests/e2e; status=$$?; tests/e2e/engine.sh stop; exit $$status
 
 bench: venv system engine ## 20 simultaneous spawns on a live deployment; figures in build/e2e-load.json
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PYTEST) -m e2e tests/e2e/test_load.py
