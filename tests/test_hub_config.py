@@ -45,11 +45,15 @@ def compose_environment(project, **overrides):
     return environment
 
 
-def load_config(project, username="alice", **overrides):
-    result = subprocess.run(
+def run_probe(project, environment, username="alice"):
+    return subprocess.run(
         [sys.executable, str(PROBE), str(project / "hub" / "jupyterhub_config.py"), username],
-        capture_output=True, text=True, env=compose_environment(project, **overrides), cwd=project,
+        capture_output=True, text=True, env=environment, cwd=project,
     )
+
+
+def load_config(project, username="alice", **overrides):
+    result = run_probe(project, compose_environment(project, **overrides), username)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -154,10 +158,7 @@ def test_a_broken_userlist_stops_the_hub(cookies, bad_line):
     project = bake_ok(cookies, {"authenticator": "local-trial"})
     with (project / "userlist").open("a") as handle:
         handle.write(bad_line + "\n")
-    result = subprocess.run(
-        [sys.executable, str(PROBE), str(project / "hub" / "jupyterhub_config.py")],
-        capture_output=True, text=True, env=compose_environment(project), cwd=project,
-    )
+    result = run_probe(project, compose_environment(project))
     assert result.returncode != 0
     assert "userlist:4:" in result.stderr
 
@@ -166,9 +167,6 @@ def test_missing_setting_stops_the_hub_with_its_name(cookies):
     project = bake_ok(cookies, {"authenticator": "local-trial"})
     environment = compose_environment(project)
     del environment["NOTEBOOK_IMAGE"]
-    result = subprocess.run(
-        [sys.executable, str(PROBE), str(project / "hub" / "jupyterhub_config.py")],
-        capture_output=True, text=True, env=environment, cwd=project,
-    )
+    result = run_probe(project, environment)
     assert result.returncode != 0
     assert "NOTEBOOK_IMAGE is not set" in result.stderr

@@ -1,6 +1,5 @@
 """The post-generation hook: userlist, unused files, Docker network and volume."""
 
-import os
 import shutil
 import subprocess
 import uuid

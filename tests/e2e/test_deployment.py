@@ -44,6 +44,17 @@ def open_server(session, name):
     assert page.status_code == 200 and page.url.startswith(f"{PUBLIC_URL}/user/{name}/"), (page.status_code, page.url)
 
 
+def read_persisted_file(alice):
+    """Open alice's server (starting it if the hub no longer runs it) and read persist.txt."""
+    if (user_model(alice, "alice")["servers"].get("") or {}).get("ready"):
+        open_server(alice, "alice")
+    else:
+        start_server(alice, "alice")
+    got = alice.get(f"{PUBLIC_URL}/user/alice/api/contents/persist.txt", timeout=60)
+    assert got.status_code == 200, got.status_code
+    return got.json()["content"]
+
+
 def server_headers(session, name):
     return {"X-XSRFToken": session.cookies.get("_xsrf", path=f"/user/{name}/") or "", "Referer": f"{PUBLIC_URL}/user/{name}/"}
 
@@ -173,14 +184,8 @@ def test_work_survives_make_down_and_up(deployment):
     deployment.make("up")
     admin = deployment.login("admin", deployment.env["TRIAL_ADMIN_PASSWORD"])
     assert "alice" in {user["name"] for user in admin.get(f"{PUBLIC_URL}/hub/api/users", timeout=30).json()}
-    alice = deployment.login("alice")
-    STATE["alice"] = alice
-    if not (user_model(alice, "alice")["servers"].get("") or {}).get("ready"):
-        start_server(alice, "alice")
-    else:
-        open_server(alice, "alice")
-    got = alice.get(f"{PUBLIC_URL}/user/alice/api/contents/persist.txt", timeout=60)
-    assert got.status_code == 200 and got.json()["content"] == content
+    STATE["alice"] = alice = deployment.login("alice")
+    assert read_persisted_file(alice) == content
 
 
 def test_hub_restart_keeps_user_servers(deployment):
@@ -225,10 +230,4 @@ def test_rotate_secrets_logs_everyone_out_and_keeps_data(deployment):
     assert deployment.env["CONFIGPROXY_AUTH_TOKEN"] != old_env["CONFIGPROXY_AUTH_TOKEN"]
     stale = old_session.get(f"{PUBLIC_URL}/hub/api/user", timeout=30)
     assert stale.status_code == 403, "the old cookie must no longer work"
-    alice = deployment.login("alice")
-    if not (user_model(alice, "alice")["servers"].get("") or {}).get("ready"):
-        start_server(alice, "alice")
-    else:
-        open_server(alice, "alice")
-    got = alice.get(f"{PUBLIC_URL}/user/alice/api/contents/persist.txt", timeout=60)
-    assert got.status_code == 200 and got.json()["content"] == STATE["content"]
+    assert read_persisted_file(deployment.login("alice")) == STATE["content"]

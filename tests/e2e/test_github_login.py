@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from e2e_helpers import new_session, set_env, bring_up, docker_names, ensure_stand_ins, launch, remove_leftovers, run
+from e2e_helpers import bring_up, ensure_stand_ins, launch, new_session, remove_leftovers, run, set_env
 
 HERE = Path(__file__).resolve().parent
 NETWORK, VOLUME = "jh-e2e-gh-network", "jh-e2e-gh-data"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from e2e_helpers import TEMPLATE_DIR, set_env, bring_up, ensure_stand_ins, launch, remove_leftovers, run, wait_until, xsrf_headers
+from e2e_helpers import TEMPLATE_DIR, bring_up, ensure_stand_ins, launch, remove_leftovers, set_env, wait_until, xsrf_headers
 
 NETWORK, VOLUME = "jh-e2e-proxy-network", "jh-e2e-proxy-data"
 

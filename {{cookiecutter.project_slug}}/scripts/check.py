@@ -6,7 +6,6 @@ Prints one line per problem, naming what to set and where; exits 1 if any.
 Never prints a secret's value.  Stdlib only.
 """
 
-import os
 import re
 import stat
 import sys
