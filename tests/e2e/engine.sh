@@ -28,7 +28,7 @@ start_engine() {
     dockerd >"$STATE_DIR/dockerd.log" 2>&1 &
     echo $! >"$PID_FILE"
     for _ in $(seq 1 60); do
-        engine_answers && { log "engine up"; return 0; }
+        engine_answers && { log "engine up after ${SECONDS} s"; return 0; }
         sleep 1
     done
     log "dockerd did not answer within 60 s"; tail -20 "$STATE_DIR/dockerd.log" >&2
