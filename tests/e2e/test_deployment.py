@@ -165,6 +165,21 @@ def test_users_cannot_reach_each_other_or_the_admin_api(deployment):
     assert bob.get(f"{PUBLIC_URL}/hub/api/users/alice", timeout=30).status_code == 404  # not even visible
 
 
+def test_tokens_in_urls_are_refused(deployment):
+    """A token works in the Authorization header only, never in a URL (it would leak into logs)."""
+    alice = STATE["alice"]
+    created = alice.post(f"{PUBLIC_URL}/hub/api/users/alice/tokens", headers=xsrf_headers(alice), json={"expires_in": 600}, timeout=30)
+    assert created.status_code == 201, created.text
+    token = created.json()["token"]
+    anonymous = deployment.session()
+    headers = {"Authorization": f"token {token}"}
+    assert anonymous.get(f"{PUBLIC_URL}/hub/api/user", headers=headers, timeout=30).status_code == 200
+    assert anonymous.get(f"{PUBLIC_URL}/user/alice/api/status", headers=headers, timeout=30).status_code == 200
+    assert anonymous.get(f"{PUBLIC_URL}/hub/api/user?token={token}", timeout=30).status_code == 403
+    in_url = anonymous.get(f"{PUBLIC_URL}/user/alice/api/status?token={token}", allow_redirects=False, timeout=30)
+    assert in_url.status_code in (302, 403), in_url.status_code
+
+
 def test_admins_may_open_users_servers_when_chosen(deployment):
     """The default answer (yes, as in the 2017 recipe): the admin role includes access:servers."""
     admin = deployment.login("admin", deployment.env["TRIAL_ADMIN_PASSWORD"])
