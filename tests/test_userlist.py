@@ -87,3 +87,8 @@ def test_command_line_reports_errors(tmp_path, capsys):
     path.write_text("alice admin\nbob\n")
     assert userlist.main(["userlist.py", str(path)]) == 0
     assert "2 users, 1 admins" in capsys.readouterr().out
+
+
+def test_prompt_validation_and_parser_agree_on_user_names(hook_pre):
+    """The pre-generation hook cannot import the generated parser, so it keeps its own copy."""
+    assert hook_pre.USERNAME.pattern == userlist.USERNAME_PATTERN.pattern
