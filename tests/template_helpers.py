@@ -32,6 +32,11 @@ def load_module(path, name=None):
     return module
 
 
+def env_secrets():
+    """The generated repo's .env helpers (parse_env, set_values, write_private), from the template."""
+    return load_module(PROJECT_TEMPLATE / "scripts" / "env_secrets.py", "env_secrets")
+
+
 def template_defaults():
     return json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
 

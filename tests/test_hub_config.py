@@ -8,17 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from template_helpers import bake_ok, pins, variant_context
+from template_helpers import bake_ok, env_secrets, pins, variant_context
 
 PROBE = Path(__file__).with_name("hub_config_probe.py")
 
 
 def compose_environment(project, **overrides):
     """The hub's environment as docker-compose.yml passes it, from the generated .env."""
-    sys.path.insert(0, str(project / "scripts"))
-    from env_secrets import parse_env
-
-    values = parse_env((project / ".env").read_text())
+    values = env_secrets().parse_env((project / ".env").read_text())
     environment = {
         "PATH": "/usr/bin:/bin",
         "PUBLIC_HOSTNAME": values["PUBLIC_HOSTNAME"],

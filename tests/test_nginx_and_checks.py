@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from template_helpers import bake_ok, require_command, variant_context
+from template_helpers import bake_ok, env_secrets, require_command, variant_context
 
 
 def make(project, *targets, env=None):
@@ -104,8 +104,7 @@ def test_env_is_private_and_secrets_rotate(cookies):
     project = bake_ok(cookies, variant_context("local-trial"))
     env_path = project / ".env"
     assert stat.S_IMODE(env_path.stat().st_mode) == 0o600
-    sys.path.insert(0, str(project / "scripts"))
-    from env_secrets import parse_env
+    parse_env = env_secrets().parse_env
 
     before = parse_env(env_path.read_text())
     assert len(before["CONFIGPROXY_AUTH_TOKEN"]) == 64

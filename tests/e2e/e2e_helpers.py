@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -17,6 +16,9 @@ TESTS_DIR = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = TESTS_DIR.parent
 sys.path.insert(0, str(TESTS_DIR / "images"))
 sys.path.insert(0, str(TESTS_DIR))
+from template_helpers import env_secrets  # noqa: E402  (needs the path above)
+
+ENV_SECRETS = env_secrets()
 
 HOSTNAME = "hub.e2e.test"
 HTTP_PORT, HTTPS_PORT = 18080, 18443
@@ -52,11 +54,7 @@ def run(command, cwd=None, timeout=900, check=True, env=None):
 class Deployment:
     def __init__(self, path):
         self.path = path
-        self.env = {}
-        for line in (path / ".env").read_text().splitlines():
-            if "=" in line and not line.startswith("#"):
-                key, value = line.split("=", 1)
-                self.env[key] = value
+        self.env = ENV_SECRETS.parse_env((path / ".env").read_text())
         self.cafile = str(path / "nginx" / "test-ca" / "ca.crt")
         self.url = f"https://{self.env['PUBLIC_HOSTNAME']}:{self.env['HTTPS_PORT']}"
 
@@ -154,10 +152,9 @@ def set_env(site, **values):
     """Change values in the deployment's .env, as an operator edits it."""
     path = site.path / ".env"
     text = path.read_text()
-    for key, value in values.items():
-        text, count = re.subn(rf"(?m)^{key}=.*$", f"{key}={value}", text)
-        assert count == 1, key
-    path.write_text(text)
+    unknown = set(values) - set(ENV_SECRETS.parse_env(text))
+    assert not unknown, f"not in .env: {unknown}"
+    ENV_SECRETS.write_private(path, ENV_SECRETS.set_values(text, values))
     site.env.update(values)
 
 
