@@ -15,6 +15,9 @@ TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
 VARIANTS_DIR = TEMPLATE_DIR / "variants"
 
+sys.path.insert(0, str(TEMPLATE_DIR / "tests" / "images"))
+from standins import load_pins  # noqa: E402  (needs the path above)
+
 # Importing files from the template folder must not leave __pycache__ there:
 # cookiecutter would copy it into every generated project.
 sys.dont_write_bytecode = True
@@ -42,7 +45,8 @@ def template_defaults():
 
 
 def pins():
-    return template_defaults()["_pins"]
+    """The `_pins` of cookiecutter.json: one reader, shared with the stand-in image builder."""
+    return load_pins()
 
 
 def variant_names():

@@ -16,7 +16,7 @@ TESTS_DIR = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = TESTS_DIR.parent
 sys.path.insert(0, str(TESTS_DIR / "images"))
 sys.path.insert(0, str(TESTS_DIR))
-from template_helpers import env_secrets  # noqa: E402  (needs the path above)
+from template_helpers import env_secrets, pins  # noqa: E402  (needs the path above)
 
 ENV_SECRETS = env_secrets()
 
@@ -24,9 +24,6 @@ HOSTNAME = "hub.e2e.test"
 HTTP_PORT, HTTPS_PORT = 18080, 18443
 NETWORK, VOLUME = "jh-e2e-network", "jh-e2e-data"
 PUBLIC_URL = f"https://{HOSTNAME}:{HTTPS_PORT}"
-# Volumes of the users the suite creates (DockerSpawner escapes '-' as '-2d', '_' as '-5f').
-TEST_USER_VOLUMES = tuple(f"{prefix}-{name}" for prefix in ("jupyterhub-user", "gh-user", "proxy-user")
-                          for name in ("alice", "bob", "admin", "carol", "smoke-5ftest", "load-2d"))
 
 _real_getaddrinfo = socket.getaddrinfo
 
@@ -113,13 +110,14 @@ def docker_names(kind):
     return set(result.stdout.split())
 
 
-def remove_leftovers(network=NETWORK, volume=VOLUME):
-    """Remove what an earlier run of the suite left: user containers, volumes, the network."""
+def remove_leftovers(network, volume, user_volume_prefix):
+    """Remove what an earlier run left: containers on the network, the data volume,
+    this site's user volumes (named <prefix>-<user>) and the network."""
     containers = run(["docker", "ps", "-aq", "--filter", f"network={network}"], check=False).stdout.split()
     if containers:
         run(["docker", "rm", "-f", *containers], check=False)
     for name in docker_names("volume"):
-        if name == volume or name.startswith(TEST_USER_VOLUMES):
+        if name == volume or name.startswith(f"{user_volume_prefix}-"):
             run(["docker", "volume", "rm", "-f", name], check=False)
     run(["docker", "network", "rm", network], check=False)
 
@@ -134,9 +132,8 @@ def phase_times():
     print("\nend-to-end phases (s):", json.dumps(times))
 
 
-def launch(output, context):
-    """Generate a deployment with `context` (post-gen hook on a live engine), then `make up`."""
-    started = time.monotonic()
+def generate(output, context):
+    """Generate a deployment as a user does, with the post-gen hook on the live engine."""
     os.environ.pop("JUPYTERHUB_TEMPLATE_SKIP_DOCKER", None)
     try:
         project = Path(cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(output), extra_context=context))
@@ -144,8 +141,7 @@ def launch(output, context):
         os.environ["JUPYTERHUB_TEMPLATE_SKIP_DOCKER"] = "1"
     assert context["docker_network"] in docker_names("network"), "the post-gen hook creates the network"
     assert context["data_volume"] in docker_names("volume"), "the post-gen hook creates the volume"
-    site = Deployment(project)
-    return site, started
+    return Deployment(project)
 
 
 def set_env(site, **values):
@@ -158,44 +154,59 @@ def set_env(site, **values):
     site.env.update(values)
 
 
-def bring_up(site, phase_times, prefix, started):
+def ensure_stand_ins(*references):
+    """The hub, base-notebook and nginx images every site uses, plus `references`."""
+    from standins import ensure_images, notebook_ref
+
+    versions = pins()
+    ensure_images([versions["hub_image"], notebook_ref("base-notebook"), versions["nginx_image"], *references])
+
+
+def site_lifecycle(tmp_path_factory, phase_times, name, context, env=None, images=(), before_up=None):
+    """One deployment's whole life, for a fixture to `yield from`.
+
+    Stand-in images, leftovers of an earlier run removed, generation (post-gen
+    hook on the live engine), `env` written to .env, `before_up(site)`, then
+    `make network volumes certs` and `make up`; after the tests: logs, `make
+    down`, and every container, volume and network of the site removed.
+    Phase times go to build/e2e-phases.json under `name`.
+    """
+    started = time.monotonic()
+    ensure_stand_ins(*images)
+    phase_times[f"{name}_images"] = round(time.monotonic() - started, 1)
+    user_volume_prefix = (env or {}).get("USER_VOLUME_PREFIX", "jupyterhub-user")
+    network, volume = context["docker_network"], context["data_volume"]
+    remove_leftovers(network, volume, user_volume_prefix)
+    started = time.monotonic()
+    site = generate(tmp_path_factory.mktemp(f"e2e-{name}"), context)
+    if env:
+        set_env(site, **env)
+    if before_up:
+        before_up(site)
     site.make("network", "volumes", "certs")
-    if phase_times is not None:
-        phase_times[f"{prefix}generate"] = round(time.monotonic() - started, 1)
+    phase_times[f"{name}_generate"] = round(time.monotonic() - started, 1)
     started = time.monotonic()
     try:
         site.make("up")
     except AssertionError:
         print(site.logs())
         raise
-    if phase_times is not None:
-        phase_times[f"{prefix}make_up"] = round(time.monotonic() - started, 1)
-    return site
-
-
-def ensure_stand_ins(*notebook_flavors):
-    from standins import ensure_images
-
-    pins = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())["_pins"]
-    notebooks = [f"quay.io/jupyter/{flavor}:{pins['notebook_tag']}" for flavor in notebook_flavors]
-    ensure_images([pins["hub_image"], *notebooks, pins["nginx_image"]])
+    phase_times[f"{name}_make_up"] = round(time.monotonic() - started, 1)
+    try:
+        yield site
+    finally:
+        print(site.logs())
+        site.compose("down", check=False)
+        remove_leftovers(network, volume, user_volume_prefix)
 
 
 @pytest.fixture(scope="session")
 def deployment(tmp_path_factory, phase_times):
-    started = time.monotonic()
-    ensure_stand_ins("base-notebook")
-    phase_times["images"] = round(time.monotonic() - started, 1)
-    remove_leftovers()
-    site, started = launch(tmp_path_factory.mktemp("e2e"), {
+    """The core site: local-trial login, nginx container on HTTPS port 18443, shared by most tests."""
+    yield from site_lifecycle(tmp_path_factory, phase_times, "core", {
         "project_name": "E2E Hub", "hostname": HOSTNAME, "authenticator": "local-trial",
         "admin_users": "admin", "allowed_users": "alice bob",
         "notebook_image_flavor": "base-notebook", "mem_limit": "1G", "cpu_limit": "1",
         "http_port": str(HTTP_PORT), "https_port": str(HTTPS_PORT),
         "docker_network": NETWORK, "data_volume": VOLUME,
     })
-    bring_up(site, phase_times, "", started)
-    yield site
-    print(site.logs())
-    site.compose("down", check=False)
-    remove_leftovers()

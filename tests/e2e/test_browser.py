@@ -1,7 +1,7 @@
 """A real headless Chromium logs in through nginx, opens JupyterLab and runs a cell.
 
 A browser sends an Origin with the HTTPS port on every kernel WebSocket; only a
-real browser catches a proxy that drops the port from Host (GUIDE §3).
+real browser catches a proxy that drops the port from Host (see nginx/jupyterhub.conf).
 """
 
 import base64

@@ -15,8 +15,6 @@ import websocket
 
 from e2e_helpers import HOSTNAME, HTTP_PORT, HTTPS_PORT, NETWORK, PUBLIC_URL, VOLUME, docker_names, run, wait_until, xsrf_headers
 
-STATE = {}
-
 
 def user_model(session, name):
     response = session.get(f"{PUBLIC_URL}/hub/api/users/{name}", timeout=30)
@@ -61,7 +59,7 @@ def server_headers(session, name):
 
 def open_socket(session, path):
     cookie = "; ".join(f"{cookie.name}={cookie.value}" for cookie in session.cookies)
-    # A browser's Origin keeps the port; nginx must pass Host with it (GUIDE §3).
+    # A browser's Origin keeps the port; nginx must pass Host with it (see nginx/jupyterhub.conf).
     return websocket.create_connection(
         f"wss://{HOSTNAME}:{HTTPS_PORT}{path}", cookie=cookie, origin=f"https://{HOSTNAME}:{HTTPS_PORT}",
         sslopt={"ca_certs": session.verify}, timeout=60,
@@ -94,6 +92,26 @@ def execute(session, name, code):
     return output
 
 
+@pytest.fixture(scope="module")
+def alice(deployment, phase_times):
+    """alice logged in through the form, her server started and opened through the hub's OAuth."""
+    session = deployment.login("alice")
+    started = time.monotonic()
+    start_server(session, "alice")
+    phase_times["core_first_spawn"] = round(time.monotonic() - started, 1)
+    return session
+
+
+@pytest.fixture(scope="module")
+def alice_file(alice):
+    """The content of persist.txt, written once into alice's volume; later tests read it back."""
+    content = f"persist-{uuid.uuid4().hex}"
+    put = alice.put(f"{PUBLIC_URL}/user/alice/api/contents/persist.txt", headers=server_headers(alice, "alice"),
+                    json={"type": "file", "format": "text", "content": content}, timeout=60)
+    assert put.status_code in (200, 201), put.text
+    return content
+
+
 def test_http_redirects_to_https_with_hsts(deployment):
     session = deployment.session()
     response = session.get(f"http://{HOSTNAME}:{HTTP_PORT}/hub/home?x=1", allow_redirects=False, timeout=30)
@@ -123,12 +141,7 @@ def test_wrong_password_and_unlisted_user_are_refused(deployment):
         assert response.status_code == 403, (username, response.status_code)
 
 
-def test_login_spawn_kernel_and_terminal(deployment):
-    alice = deployment.login("alice")
-    started = time.monotonic()
-    start_server(alice, "alice")
-    STATE["first_spawn_s"] = round(time.monotonic() - started, 1)
-    STATE["alice"] = alice
+def test_login_spawn_kernel_and_terminal(alice):
     containers = run(["docker", "ps", "--filter", f"network={NETWORK}", "--format", "{{.Names}}"]).stdout.split()
     assert "jupyter-alice" in containers
     assert "jupyterhub-user-alice" in docker_names("volume")
@@ -165,9 +178,8 @@ def test_users_cannot_reach_each_other_or_the_admin_api(deployment):
     assert bob.get(f"{PUBLIC_URL}/hub/api/users/alice", timeout=30).status_code == 404  # not even visible
 
 
-def test_tokens_in_urls_are_refused(deployment):
+def test_tokens_in_urls_are_refused(deployment, alice):
     """A token works in the Authorization header only, never in a URL (it would leak into logs)."""
-    alice = STATE["alice"]
     created = alice.post(f"{PUBLIC_URL}/hub/api/users/alice/tokens", headers=xsrf_headers(alice), json={"expires_in": 600}, timeout=30)
     assert created.status_code == 201, created.text
     token = created.json()["token"]
@@ -180,50 +192,43 @@ def test_tokens_in_urls_are_refused(deployment):
     assert in_url.status_code in (302, 403), in_url.status_code
 
 
-def test_admins_may_open_users_servers_when_chosen(deployment):
+def test_admins_may_open_users_servers_when_chosen(deployment, alice):
     """The default answer (yes, as in the 2017 recipe): the admin role includes access:servers."""
     admin = deployment.login("admin", deployment.env["TRIAL_ADMIN_PASSWORD"])
     open_server(admin, "alice")
     assert admin.get(f"{PUBLIC_URL}/user/alice/api/status", timeout=60).status_code == 200
 
 
-def test_work_survives_make_down_and_up(deployment):
-    alice = STATE["alice"]
-    content = f"persist-{uuid.uuid4().hex}"
-    put = alice.put(f"{PUBLIC_URL}/user/alice/api/contents/persist.txt", headers=server_headers(alice, "alice"),
-                    json={"type": "file", "format": "text", "content": content}, timeout=60)
-    assert put.status_code in (200, 201), put.text
-    STATE["content"] = content
+def test_work_survives_make_down_and_up(deployment, alice_file):
     deployment.make("down")
     assert NETWORK in docker_names("network") and VOLUME in docker_names("volume"), "make down keeps external resources"
     deployment.make("up")
     admin = deployment.login("admin", deployment.env["TRIAL_ADMIN_PASSWORD"])
     assert "alice" in {user["name"] for user in admin.get(f"{PUBLIC_URL}/hub/api/users", timeout=30).json()}
-    STATE["alice"] = alice = deployment.login("alice")
-    assert read_persisted_file(alice) == content
+    assert read_persisted_file(deployment.login("alice")) == alice_file
 
 
-def test_hub_restart_keeps_user_servers(deployment):
+def test_hub_restart_keeps_user_servers(deployment, alice_file):
+    alice = deployment.login("alice")
+    assert read_persisted_file(alice) == alice_file
     before = run(["docker", "inspect", "-f", "{{.Id}} {{.State.StartedAt}}", "jupyter-alice"]).stdout.strip()
     deployment.compose("restart", "hub")
     wait_until(lambda: "healthy" in run(["docker", "inspect", "-f", "{{.State.Health.Status}}",
                                           deployment.compose("ps", "-q", "hub").stdout.strip()]).stdout, 180, "the hub")
-    alice = STATE["alice"]
 
     def reachable():
         response = alice.get(f"{PUBLIC_URL}/user/alice/api/contents/persist.txt", timeout=30)
-        return response.status_code == 200 and response.json()["content"] == STATE["content"]
+        return response.status_code == 200 and response.json()["content"] == alice_file
 
     wait_until(reachable, 120, "alice's server through nginx after the hub restart")
     after = run(["docker", "inspect", "-f", "{{.Id}} {{.State.StartedAt}}", "jupyter-alice"]).stdout.strip()
     assert before == after, "no new spawn"
 
 
-def test_make_smoke(deployment, phase_times):
+def test_make_smoke(deployment):
     result = deployment.make("smoke", "SMOKE_ARGS=--connect-to 127.0.0.1", timeout=600)
     assert "smoke: all steps passed" in result.stdout
     assert deployment.env["CONFIGPROXY_AUTH_TOKEN"] not in result.stdout + result.stderr
-    phase_times["first_spawn"] = STATE.get("first_spawn_s")
 
 
 def test_secrets_stay_out_of_logs_and_the_cookie_secret_is_private(deployment):
@@ -234,7 +239,7 @@ def test_secrets_stay_out_of_logs_and_the_cookie_secret_is_private(deployment):
     assert mode == "600"
 
 
-def test_rotate_secrets_logs_everyone_out_and_keeps_data(deployment):
+def test_rotate_secrets_logs_everyone_out_and_keeps_data(deployment, alice_file):
     old_session = deployment.login("alice")
     old_env = dict(deployment.env)
     result = deployment.make("rotate-secrets")
@@ -245,4 +250,4 @@ def test_rotate_secrets_logs_everyone_out_and_keeps_data(deployment):
     assert deployment.env["CONFIGPROXY_AUTH_TOKEN"] != old_env["CONFIGPROXY_AUTH_TOKEN"]
     stale = old_session.get(f"{PUBLIC_URL}/hub/api/user", timeout=30)
     assert stale.status_code == 403, "the old cookie must no longer work"
-    assert read_persisted_file(deployment.login("alice")) == STATE["content"]
+    assert read_persisted_file(deployment.login("alice")) == alice_file

@@ -6,47 +6,45 @@ The stand-in runs as a container on the deployment's network, so the hub reaches
 it by name, and publishes the same port on loopback for the test's browser side.
 """
 
-import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from e2e_helpers import bring_up, ensure_stand_ins, launch, new_session, remove_leftovers, run, set_env
+from e2e_helpers import new_session, pins, run, site_lifecycle
 
 HERE = Path(__file__).resolve().parent
-NETWORK, VOLUME = "jh-e2e-gh-network", "jh-e2e-gh-data"
+NETWORK = "jh-e2e-gh-network"
 FAKE_HOST, FAKE_PORT = "github.e2e.test", 18090
 FAKE_CONTAINER = "jh-e2e-fake-github"
 CLIENT_ID, CLIENT_SECRET = "Ov23liE2eClientId", "e2e0123456789abcdef0123456789abcdef0123"
 
 
-@pytest.fixture(scope="module")
-def github_site(tmp_path_factory, phase_times):
-    pins = json.loads((HERE.parent.parent / "cookiecutter.json").read_text())["_pins"]
-    ensure_stand_ins("base-notebook")
-    remove_leftovers(NETWORK, VOLUME)
+def start_fake_github(site):
+    """The GitHub stand-in, on the site's network under FAKE_HOST and on loopback for the browser side."""
     run(["docker", "rm", "-f", FAKE_CONTAINER], check=False)
-    site, started = launch(tmp_path_factory.mktemp("e2e-github"), {
-        "project_name": "GitHub E2E", "hostname": "hub.gh.e2e.test", "authenticator": "github",
-        "github_client_id": CLIENT_ID, "github_client_secret": CLIENT_SECRET,
-        "github_allowed_organizations": "research", "admin_users": "alice", "allowed_users": "",
-        "notebook_image_flavor": "base-notebook", "http_port": "28080", "https_port": "28443",
-        "docker_network": NETWORK, "data_volume": VOLUME,
-    })
-    # A second deployment on this host: its own container and volume names.
-    set_env(site, GITHUB_URL=f"http://{FAKE_HOST}:{FAKE_PORT}", USER_CONTAINER_PREFIX="gh", USER_VOLUME_PREFIX="gh-user")
     run(["docker", "run", "-d", "--name", FAKE_CONTAINER, "--network", NETWORK, "--network-alias", FAKE_HOST,
          "-p", f"127.0.0.1:{FAKE_PORT}:{FAKE_PORT}", "-v", f"{HERE / 'fake_github.py'}:/fake_github.py:ro",
-         pins["hub_image"], "python3", "/fake_github.py", "--port", str(FAKE_PORT), "--users", "alice,carol,mallory",
+         pins()["hub_image"], "python3", "/fake_github.py", "--port", str(FAKE_PORT), "--users", "alice,carol,mallory",
          "--org-members", "research:carol", "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET])
-    site = bring_up(site, phase_times, "github_", started)
-    yield site
-    print(site.logs())
-    print(run(["docker", "logs", "--tail", "80", FAKE_CONTAINER], check=False).stderr)
-    site.compose("down", check=False)
-    run(["docker", "rm", "-f", FAKE_CONTAINER], check=False)
-    remove_leftovers(NETWORK, VOLUME)
+
+
+@pytest.fixture(scope="module")
+def github_site(tmp_path_factory, phase_times):
+    try:
+        yield from site_lifecycle(tmp_path_factory, phase_times, "github", {
+            "project_name": "GitHub E2E", "hostname": "hub.gh.e2e.test", "authenticator": "github",
+            "github_client_id": CLIENT_ID, "github_client_secret": CLIENT_SECRET,
+            "github_allowed_organizations": "research", "admin_users": "alice", "allowed_users": "",
+            "notebook_image_flavor": "base-notebook", "http_port": "28080", "https_port": "28443",
+            "docker_network": NETWORK, "data_volume": "jh-e2e-gh-data",
+        }, env={
+            # A second deployment on this host: its own container and volume names.
+            "GITHUB_URL": f"http://{FAKE_HOST}:{FAKE_PORT}", "USER_CONTAINER_PREFIX": "gh", "USER_VOLUME_PREFIX": "gh-user",
+        }, before_up=start_fake_github)
+    finally:
+        print(run(["docker", "logs", "--tail", "80", FAKE_CONTAINER], check=False).stderr)
+        run(["docker", "rm", "-f", FAKE_CONTAINER], check=False)
 
 
 def github_login(site, login):

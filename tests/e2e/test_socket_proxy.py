@@ -4,32 +4,18 @@ import json
 
 import pytest
 
-from e2e_helpers import TEMPLATE_DIR, bring_up, ensure_stand_ins, launch, remove_leftovers, set_env, wait_until, xsrf_headers
-
-NETWORK, VOLUME = "jh-e2e-proxy-network", "jh-e2e-proxy-data"
+from e2e_helpers import pins, site_lifecycle, wait_until, xsrf_headers
 
 
 @pytest.fixture(scope="module")
 def proxied_site(tmp_path_factory, phase_times):
-    from standins import ensure_images
-
-    pins = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())["_pins"]
-    ensure_stand_ins("base-notebook")
-    ensure_images([pins["socket_proxy_image"]])
-    remove_leftovers(NETWORK, VOLUME)
-    site, started = launch(tmp_path_factory.mktemp("e2e-proxy"), {
+    yield from site_lifecycle(tmp_path_factory, phase_times, "socket_proxy", {
         "project_name": "Proxy E2E", "hostname": "hub.proxy.e2e.test", "authenticator": "local-trial",
         "admin_users": "admin", "allowed_users": "carol", "docker_socket_proxy": True,
         "admins_can_access_servers": False,
         "notebook_image_flavor": "base-notebook", "http_port": "38080", "https_port": "38443",
-        "docker_network": NETWORK, "data_volume": VOLUME,
-    })
-    set_env(site, USER_CONTAINER_PREFIX="proxy", USER_VOLUME_PREFIX="proxy-user")
-    site = bring_up(site, phase_times, "socket_proxy_", started)
-    yield site
-    print(site.logs())
-    site.compose("down", check=False)
-    remove_leftovers(NETWORK, VOLUME)
+        "docker_network": "jh-e2e-proxy-network", "data_volume": "jh-e2e-proxy-data",
+    }, env={"USER_CONTAINER_PREFIX": "proxy", "USER_VOLUME_PREFIX": "proxy-user"}, images=[pins()["socket_proxy_image"]])
 
 
 def docker_api_from_hub(site, method, path, body=None):
