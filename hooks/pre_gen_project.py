@@ -14,17 +14,11 @@ import sys
 ANSWERS_JSON = r"""
 {{ cookiecutter | tojson }}
 """
-
-CHOICES = {
-    "authenticator": {"github", "local-trial"},
-    "notebook_image_flavor": {
-        "scipy-notebook", "base-notebook", "minimal-notebook",
-        "datascience-notebook", "pytorch-notebook", "custom",
-    },
-    "tls_mode": {"self-signed", "provided"},
-    "reverse_proxy": {"nginx-container", "host-nginx"},
-}
-BOOLEANS = ("admins_can_access_servers", "docker_socket_proxy")
+# The questions as cookiecutter.json asks them (choice lists, boolean defaults):
+# the one place choices are defined.
+QUESTIONS_JSON = r"""
+{{ _cookiecutter | default({}) | tojson }}
+"""
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 .,'()&+:_-]{0,79}$")
@@ -120,19 +114,19 @@ def check_image(value, flavor):
         raise AnswerError("notebook_image", value, "pin a version tag or @sha256 digest (an unpinned or :latest image changes under you)")
 
 
-def check_choices(answers):
-    for field, allowed in CHOICES.items():
-        if answers.get(field) not in allowed:
-            raise AnswerError(field, str(answers.get(field)), "one of " + ", ".join(sorted(allowed)))
-    for field in BOOLEANS:
-        if not isinstance(answers.get(field), bool):
+def check_choices(answers, questions):
+    """Choice answers must be one of cookiecutter.json's options, boolean answers yes or no."""
+    for field, options in questions.items():
+        if isinstance(options, list) and answers.get(field) not in options:
+            raise AnswerError(field, str(answers.get(field)), "one of " + ", ".join(options))
+        if isinstance(options, bool) and not isinstance(answers.get(field), bool):
             raise AnswerError(field, str(answers.get(field)), "yes or no")
 
 
-def validate(answers):
+def validate(answers, questions):
     """Raise AnswerError for the first unusable answer; return None when all are fine."""
     text = {key: value for key, value in answers.items() if isinstance(value, str) and not key.startswith("_")}
-    check_choices(answers)
+    check_choices(answers, questions)
     for field, value in text.items():
         if CONTROL_CHARACTERS.search(value):
             raise AnswerError(field, value, "no line breaks, tabs or other control characters")
@@ -164,7 +158,7 @@ def validate(answers):
 def main():
     answers = json.loads(ANSWERS_JSON)
     try:
-        validate(answers)
+        validate(answers, json.loads(QUESTIONS_JSON))
     except AnswerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

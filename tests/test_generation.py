@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from template_helpers import TEMPLATE_DIR, bake_ok, pins, require_command, variant_context, variant_names
+from template_helpers import TEMPLATE_DIR, bake_ok, pins, require_command, template_defaults, variant_context, variant_names
 
 COMBINATIONS = [
     dict(zip(("authenticator", "reverse_proxy", "docker_socket_proxy", "tls_mode"), values))
@@ -19,6 +19,13 @@ COMBINATIONS = [
     )
 ]
 LEFTOVER_JINJA = re.compile(r"\{\{|\{%|\{#|cookiecutter\.")
+
+
+CHOICES = {name: options for name, options in template_defaults().items() if isinstance(options, list)}
+# Each notebook flavor once (custom needs an image of its own).
+FLAVORS = [{"notebook_image_flavor": flavor} if flavor != "custom" else
+           {"notebook_image_flavor": "custom", "notebook_image": "registry.example.org/lab/notebook:2026.1"}
+           for flavor in CHOICES["notebook_image_flavor"]]
 
 
 def combination_id(context):
@@ -42,6 +49,8 @@ def assert_project_is_sound(project):
     assert lint.returncode == 0, lint.stdout + lint.stderr
     compose = require_command("docker", "compose", "--project-directory", str(project), "config", "-q")
     assert compose.returncode == 0, compose.stderr
+    settings = subprocess.run([sys.executable, str(project / "scripts" / "check_settings.py")], capture_output=True, text=True)
+    assert settings.returncode == 0, settings.stderr
 
 
 @pytest.mark.parametrize("variant", variant_names())
@@ -58,6 +67,31 @@ def test_every_option_combination_generates_a_sound_project(cookies, context):
     assert has_nginx_service == (context["reverse_proxy"] == "nginx-container")
     assert (project / "nginx" / "nginx.conf").exists() == (context["reverse_proxy"] == "nginx-container")
     assert (project / "docker-proxy").exists() == context["docker_socket_proxy"]
+
+
+@pytest.mark.parametrize("context", FLAVORS, ids=lambda context: context["notebook_image_flavor"])
+def test_every_notebook_flavor_generates_its_pinned_image(cookies, context):
+    project = bake_ok(cookies, context)
+    assert_project_is_sound(project)
+    expected = context.get("notebook_image") or f"quay.io/jupyter/{context['notebook_image_flavor']}:{pins()['notebook_tag']}"
+    assert f"NOTEBOOK_IMAGE={expected}\n" in (project / ".env").read_text()
+
+
+def test_every_choice_value_is_generated_by_a_test():
+    """A new choice value in cookiecutter.json must be added to COMBINATIONS, FLAVORS or a variant."""
+    contexts = COMBINATIONS + FLAVORS + [variant_context(name) for name in variant_names()]
+    for name, options in CHOICES.items():
+        generated = {context.get(name, options[0]) for context in contexts}
+        assert generated == set(options), f"{name}: never generated: {set(options) - generated}"
+
+
+def test_the_hook_checks_choices_against_cookiecutter_json(hook_pre):
+    answers = {name: options[0] for name, options in CHOICES.items()} | {"admins_can_access_servers": True, "docker_socket_proxy": "maybe"}
+    with pytest.raises(hook_pre.AnswerError, match="docker_socket_proxy = 'maybe': yes or no"):
+        hook_pre.check_choices(answers, template_defaults())
+    answers.update(docker_socket_proxy=False, tls_mode="letsencrypt-magic")
+    with pytest.raises(hook_pre.AnswerError, match="tls_mode = 'letsencrypt-magic': one of "):
+        hook_pre.check_choices(answers, template_defaults())
 
 
 def test_defaults_layout_and_pins(cookies):

@@ -57,7 +57,7 @@ def test_hook_rejects_bad_answer_with_a_clear_message(hook_pre, field, value):
     answers.update(project_slug="jupyterhub-deploy", notebook_image="quay.io/jupyter/scipy-notebook:2026-11-23")
     answers[field] = value
     with pytest.raises(hook_pre.AnswerError) as error:
-        hook_pre.validate(answers)
+        hook_pre.validate(answers, template_defaults())
     message = str(error.value)
     assert message.split(" = ")[0] in BAD_VALUES or message.startswith(field)
     assert "\n" not in message, "one line"

@@ -26,8 +26,16 @@ def env_flag(name, default):
     return env(name, default).strip().lower() in {"1", "true", "yes", "on"}
 
 
-DATA_DIR = env("JUPYTERHUB_DATA_DIR", "/data")
-USERLIST_PATH = env("JUPYTERHUB_USERLIST", "/srv/jupyterhub/userlist")
+def internal(name, default):
+    """A value fixed by this repo's own files (the hub image, docker-compose.yml), not a
+    site setting: it is not in .env, and only the tests override it."""
+    return os.environ.get(name, default)
+
+
+# Every env() setting is listed in .env.example and passed by docker-compose.yml;
+# `make check` (scripts/check_settings.py) fails when one is not.
+DATA_DIR = internal("JUPYTERHUB_DATA_DIR", "/data")
+USERLIST_PATH = internal("JUPYTERHUB_USERLIST", "/srv/jupyterhub/userlist")
 PUBLIC_HOSTNAME = env("PUBLIC_HOSTNAME")
 HTTPS_PORT = env("PUBLIC_HTTPS_PORT", "443")
 PUBLIC_URL = f"https://{PUBLIC_HOSTNAME}" + ("" if HTTPS_PORT == "443" else f":{HTTPS_PORT}")
@@ -40,7 +48,8 @@ PUBLIC_URL = f"https://{PUBLIC_HOSTNAME}" + ("" if HTTPS_PORT == "443" else f":{
 c.JupyterHub.bind_url = "http://:8000"
 c.JupyterHub.hub_ip = "0.0.0.0"
 c.JupyterHub.hub_port = 8081
-c.JupyterHub.hub_connect_ip = env("HUB_CONNECT_HOST", "jupyterhub")
+# The hub's network alias in docker-compose.yml.
+c.JupyterHub.hub_connect_ip = internal("HUB_CONNECT_HOST", "jupyterhub")
 
 # --- Persistent state on the data volume ------------------------------------
 c.JupyterHub.db_url = f"sqlite:///{DATA_DIR}/jupyterhub.sqlite"

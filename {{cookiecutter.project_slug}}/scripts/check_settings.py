@@ -1,0 +1,116 @@
+"""Check that every site setting can be set from .env, and that .env documents nothing unused.
+
+    python3 scripts/check_settings.py        (run by `make check`; needs `docker compose`)
+
+`.env.example` is the list of site settings.  The rules:
+
+- every setting hub/jupyterhub_config.py reads with env() or env_flag() is passed
+  into the hub by docker-compose.yml, from a value documented in .env.example;
+- every ${VARIABLE} docker-compose.yml uses is documented in .env.example;
+- every key in .env.example is read by something: docker-compose.yml, the
+  Makefile or a script in scripts/;
+- a value read with internal() (fixed by this repo's own files) is in neither.
+
+Prints one line per problem and exits 1 if any.  Stdlib only.
+"""
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTING_READERS = {"env": "setting", "env_flag": "setting", "internal": "internal"}
+VARIABLE_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def config_reads(source):
+    """{name: "setting" | "internal"} for each env()/env_flag()/internal() call with a literal name."""
+    reads = {}
+    for node in ast.walk(ast.parse(source)):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in SETTING_READERS
+                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            reads[node.args[0].value] = SETTING_READERS[node.func.id]
+    return reads
+
+
+def documented_keys(text):
+    """Keys of KEY=value lines, in order (comments and blank lines skipped)."""
+    keys = []
+    for line in text.splitlines():
+        match = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)=", line)
+        if match and not line.lstrip().startswith("#"):
+            keys.append(match.group(1))
+    return keys
+
+
+def compose_model(root=ROOT):
+    """docker-compose.yml as Compose reads it, ${...} left as written."""
+    result = subprocess.run(["docker", "compose", "--project-directory", str(root), "config", "--no-interpolate", "--format", "json"],
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+def references(value):
+    return set(VARIABLE_REFERENCE.findall(json.dumps(value)))
+
+
+def read_elsewhere(root, key):
+    """Whether the Makefile or a script reads `key` (as a word; this checker excluded)."""
+    pattern = re.compile(r"\b" + re.escape(key) + r"\b")
+    files = [root / "Makefile", *sorted((root / "scripts").glob("*"))]
+    return any(path.is_file() and path.name != Path(__file__).name and pattern.search(path.read_text(encoding="utf-8"))
+               for path in files)
+
+
+def problems(reads, documented, compose):
+    """Every broken rule of the contract, as one line each."""
+    found = []
+    hub_environment = compose["services"]["hub"].get("environment") or {}
+    used_by_compose = references(compose)
+    for name, kind in sorted(reads.items()):
+        if kind == "internal":
+            if name in documented or name in hub_environment:
+                found.append(f"{name} is internal() in hub/jupyterhub_config.py but set in .env.example or docker-compose.yml")
+        elif name not in hub_environment:
+            found.append(f"{name} is read by hub/jupyterhub_config.py but docker-compose.yml does not pass it to the hub")
+        elif not references(hub_environment[name]) & documented:
+            found.append(f"{name} is passed to the hub without a value from .env (add it to .env.example)")
+    for name in sorted(used_by_compose - documented):
+        found.append("docker-compose.yml uses ${" + name + "}, which .env.example does not document")
+    return found
+
+
+def unread_keys(root, documented, compose):
+    used_by_compose = references(compose)
+    return [key for key in sorted(documented) if key not in used_by_compose and not read_elsewhere(root, key)]
+
+
+def check(root=ROOT):
+    reads = config_reads((root / "hub" / "jupyterhub_config.py").read_text(encoding="utf-8"))
+    documented = set(documented_keys((root / ".env.example").read_text(encoding="utf-8")))
+    compose = compose_model(root)
+    found = problems(reads, documented, compose)
+    found += [f"{key} is in .env.example but nothing reads it (docker-compose.yml, Makefile, scripts/)"
+              for key in unread_keys(root, documented, compose)]
+    return found
+
+
+def main():
+    try:
+        found = check()
+    except (OSError, subprocess.CalledProcessError) as error:
+        print(f"error: settings check could not read the Compose file: {getattr(error, 'stderr', '') or error}", file=sys.stderr)
+        return 1
+    for problem in found:
+        print(f"error: {problem}", file=sys.stderr)
+    if found:
+        return 1
+    print("check: every hub setting can be set from .env, and .env.example documents only settings in use")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
