@@ -13,7 +13,7 @@ import pytest
 from template_helpers import TEMPLATE_DIR, bake_ok, pins, require_command, template_defaults, variant_context, variant_names
 
 COMBINATIONS = [
-    dict(zip(("authenticator", "reverse_proxy", "docker_socket_proxy", "tls_mode"), values))
+    dict(zip(("authenticator", "reverse_proxy", "docker_socket_proxy", "tls_mode"), values, strict=False))
     for values in itertools.product(
         ("github", "local-trial"), ("nginx-container", "host-nginx"), (False, True), ("self-signed", "provided")
     )

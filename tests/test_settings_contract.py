@@ -37,7 +37,8 @@ def test_every_setting_the_config_reads_is_passed_by_compose(cookies):
     assert {"SPAWN_TIMEOUT", "SPAWN_HTTP_TIMEOUT", "CONCURRENT_SPAWN_LIMIT", "NOTEBOOK_DIR", "CULL_EVERY"} <= settings
     hub_environment = contract.compose_model(project)["services"]["hub"]["environment"]
     assert settings <= set(hub_environment)
-    assert {name for name, kind in reads.items() if kind == "internal"} == {"JUPYTERHUB_DATA_DIR", "JUPYTERHUB_USERLIST", "HUB_CONNECT_HOST"}
+    internal = {name for name, kind in reads.items() if kind == "internal"}
+    assert internal == {"JUPYTERHUB_DATA_DIR", "JUPYTERHUB_USERLIST", "HUB_CONNECT_HOST"}
 
 
 @pytest.mark.parametrize(

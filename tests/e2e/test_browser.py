@@ -5,6 +5,7 @@ real browser catches a proxy that drops the port from Host (see nginx/jupyterhub
 """
 
 import base64
+import contextlib
 import hashlib
 import json
 import subprocess
@@ -53,10 +54,8 @@ def browser(deployment, tmp_path):
 def save_artifacts(driver, name):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
-    try:
+    with contextlib.suppress(WebDriverException):
         (ARTIFACTS / f"{name}-console.json").write_text(json.dumps(driver.get_log("browser"), indent=2))
-    except WebDriverException:
-        pass
 
 
 def test_login_jupyterlab_and_run_a_cell(deployment, browser, phase_times):

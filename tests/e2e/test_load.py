@@ -10,8 +10,7 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-
-from e2e_helpers import PUBLIC_URL, new_session, TEMPLATE_DIR, docker_names, run, wait_until, xsrf_headers
+from e2e_helpers import PUBLIC_URL, TEMPLATE_DIR, docker_names, new_session, run, wait_until, xsrf_headers
 
 USERS = [f"load-{number:02d}" for number in range(20)]
 

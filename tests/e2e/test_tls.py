@@ -55,9 +55,9 @@ def test_certificate_path_validates_against_the_test_ca(sslyze_scan):
 
 def test_certificate_trusted_through_the_test_ca(deployment):
     context = ssl.create_default_context(cafile=deployment.cafile)
-    with socket.create_connection(("127.0.0.1", HTTPS_PORT), timeout=10) as raw:
-        with context.wrap_socket(raw, server_hostname=HOSTNAME) as tls:
-            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    with socket.create_connection(("127.0.0.1", HTTPS_PORT), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname=HOSTNAME) as tls:
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
 
 
 def test_port_80_redirects_with_308_everywhere(deployment):
