@@ -19,6 +19,10 @@ ANSWERS_JSON = r"""
 
 SKIP_DOCKER_VARIABLE = "JUPYTERHUB_TEMPLATE_SKIP_DOCKER"
 OAUTH_PLACEHOLDER = "CHANGE_ME"
+# Files the site owns: template updates (`cruft update`) never diff them.
+SITE_OWNED_FILES = [".cruft.json", ".env", "userlist"]
+# Context entries that describe this machine, not the answers.
+MACHINE_KEYS = ("_output_dir", "_repo_dir")
 
 
 def split_names(text):
@@ -75,6 +79,69 @@ def remove_unused(project, answers):
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
+
+
+def git_output(directory, *args):
+    """A git command's output in `directory`, or None when it is not a git checkout."""
+    try:
+        result = subprocess.run(["git", "-C", directory, *args], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def is_remote(template):
+    return "://" in template or template.startswith(("gh:", "gl:", "bb:", "git@", "git+"))
+
+
+def template_dir(repo_dir):
+    """The template folder as an absolute path.  Cookiecutter passes a local template as typed
+    (often "."), and runs this hook inside the new project: resolve it against the folder the
+    command was started in ($PWD) or the one cookiecutter runs hooks from (its working folder)."""
+    if Path(repo_dir).is_absolute():
+        return repo_dir
+    for base in (os.environ.get("PWD"), f"/proc/{os.getppid()}/cwd"):
+        if base and (Path(base) / repo_dir / "cookiecutter.json").is_file():
+            return str((Path(base) / repo_dir).resolve())
+    return repo_dir
+
+
+def template_source(answers):
+    """(URL or absolute path, commit) of the template this project came from, or None for the
+    commit when the template is not a git checkout (a zip or a plain folder)."""
+    repo_dir = template_dir(answers.get("_repo_dir") or ".")
+    commit = answers.get("_commit") or git_output(repo_dir, "rev-parse", "HEAD")
+    if is_remote(answers.get("_template", "")):
+        # cookiecutter cloned it: the clone's origin is the expanded URL (gh:org/repo -> https://...).
+        url = git_output(repo_dir, "remote", "get-url", "origin") or answers["_template"]
+    else:
+        url = repo_dir
+    return url, commit
+
+
+def cruft_state(answers):
+    """The .cruft.json content: `cruft update` and `cruft diff` read it to bring later template
+    changes into this repo as a reviewable diff."""
+    url, commit = template_source(answers)
+    context = {key: value for key, value in answers.items() if key not in MACHINE_KEYS}
+    context.update(_template=url, _commit=commit)
+    return {
+        "template": url,
+        "commit": commit,
+        "checkout": answers.get("_checkout"),
+        "context": {"cookiecutter": context},
+        "directory": None,
+        "skip": SITE_OWNED_FILES,
+    }
+
+
+def write_cruft_state(project, answers):
+    """Record the template and commit; returns a summary line for the output."""
+    state = cruft_state(answers)
+    if not state["commit"]:
+        return "template updates: not recorded (the template is not a git checkout)"
+    (project / ".cruft.json").write_text(json.dumps(state, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return f"template updates: .cruft.json records {state['template']} at {state['commit'][:12]} (`cruft update`)"
 
 
 def run_docker(*args):
@@ -146,6 +213,7 @@ def main():
     remove_unused(project, answers)
     print(f"\nGenerated {project}")
     print(f"  userlist: {len(users)} users; .env: generated {', '.join(generated) or 'nothing'} (mode 600, git-ignored)")
+    print(f"  {write_cruft_state(project, answers)}")
     for line in prepare_docker(answers):
         print(f"  {line}")
     if answers["authenticator"] == "local-trial":

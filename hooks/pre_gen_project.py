@@ -99,11 +99,12 @@ def check_organizations(value):
 
 
 def check_image(value, flavor):
+    """Empty means the pinned image of the flavor (kept empty in the answers, so a template
+    update with newer pins brings the newer image); custom needs a reference."""
     if not value:
-        raise AnswerError(
-            "notebook_image", value,
-            "a notebook image reference is required" + (" when notebook_image_flavor is custom" if flavor == "custom" else ""),
-        )
+        if flavor == "custom":
+            raise AnswerError("notebook_image", value, "a notebook image reference is required when notebook_image_flavor is custom")
+        return
     match = IMAGE.match(value) if len(value) <= 255 else None
     if not match:
         raise AnswerError("notebook_image", value, "an image reference such as registry.example.org/team/image:2026-01-05")

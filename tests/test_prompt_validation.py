@@ -23,7 +23,7 @@ BAD_VALUES = {
     "github_client_id": ["abc def", "abc$def", "abc\n", "a/b", "x" * 201],
     "github_client_secret": ["sec ret", "sec$ret", "sec`ret`", 'sec"ret', "sec\\ret"],
     "github_allowed_organizations": ["-org", "org:", "org:team:x", "org name", "org;rm -rf /", "org/team"],
-    "notebook_image": ["", "ubuntu", "ubuntu:latest", "Ubuntu:1", "quay.io/jupyter/base-notebook:", "image:tag with space",
+    "notebook_image": ["ubuntu", "ubuntu:latest", "Ubuntu:1", "quay.io/jupyter/base-notebook:", "image:tag with space",
                        "image:$(id)", "image@sha256:123", "image:" + "x" * 129],
     "mem_limit": ["", "2", "2GB", "2g ", "-1G", "0G", "2 G", "1e3G"],
     "cpu_limit": ["", "0", "-1", "one", "1,5", "1.5.1", "0.0"],
