@@ -52,3 +52,28 @@ def test_network_and_volume_created_once(hook_post, monkeypatch):
 def test_options_remove_unused_files(hook_post):
     assert hook_post.unused_paths({"reverse_proxy": "host-nginx", "docker_socket_proxy": False}) == ["nginx/nginx.conf", "docker-proxy"]
     assert hook_post.unused_paths({"reverse_proxy": "nginx-container", "docker_socket_proxy": True}) == []
+
+
+def test_template_source_for_local_and_remote_templates(hook_post, tmp_path, monkeypatch):
+    template = tmp_path / "template"
+    template.mkdir()
+    (template / "cookiecutter.json").write_text("{}")
+    subprocess.run(["git", "-C", str(template), "init", "-q"], check=True)
+    subprocess.run(["git", "-C", str(template), "-c", "user.name=t", "-c", "user.email=t@example.org",
+                    "commit", "-q", "--allow-empty", "-m", "t"], check=True)
+    commit = subprocess.run(["git", "-C", str(template), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    # `cookiecutter .` typed in the template folder: the hook runs elsewhere, $PWD says where.
+    monkeypatch.setenv("PWD", str(template))
+    monkeypatch.chdir(tmp_path)
+    assert hook_post.template_source({"_template": ".", "_repo_dir": "."}) == (str(template), commit)
+    # A cloned template (gh:org/repo): the clone's origin is the URL to update from.
+    subprocess.run(["git", "-C", str(template), "remote", "add", "origin", "https://github.com/example/template.git"], check=True)
+    answers = {"_template": "gh:example/template", "_repo_dir": str(template)}
+    assert hook_post.template_source(answers) == ("https://github.com/example/template.git", commit)
+    # Not a git checkout: nothing to record, and the hook says so instead of writing a broken file.
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "cookiecutter.json").write_text("{}")
+    assert hook_post.write_cruft_state(tmp_path, {"_template": str(plain), "_repo_dir": str(plain)}).startswith(
+        "template updates: not recorded")
+    assert not (tmp_path / ".cruft.json").exists()
