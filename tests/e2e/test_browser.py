@@ -58,6 +58,16 @@ def save_artifacts(driver, name):
         (ARTIFACTS / f"{name}-console.json").write_text(json.dumps(driver.get_log("browser"), indent=2))
 
 
+def launcher_or_reload(driver):
+    """JupyterLab's launcher, reloading as a user would when Chromium aborts the page load with
+    ERR_NETWORK_CHANGED: it watches the host's interfaces, and starting a user container adds one."""
+    if driver.find_elements(By.CSS_SELECTOR, ".jp-LauncherCard"):
+        return True
+    if "ERR_NETWORK_CHANGED" in driver.page_source:
+        driver.refresh()
+    return False
+
+
 def test_login_jupyterlab_and_run_a_cell(deployment, browser, phase_times):
     driver, wait = browser, WebDriverWait(browser, 180)
     started = time.monotonic()
@@ -67,7 +77,7 @@ def test_login_jupyterlab_and_run_a_cell(deployment, browser, phase_times):
         driver.find_element(By.ID, "password_input").send_keys(deployment.env["TRIAL_PASSWORD"])
         driver.find_element(By.ID, "login_submit").click()
         # The hub spawns bob's server, then redirects into JupyterLab.
-        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".jp-LauncherCard")))
+        wait.until(launcher_or_reload)
         phase_times["browser_login_to_lab"] = round(time.monotonic() - started, 1)
         driver.find_element(By.CSS_SELECTOR, '.jp-LauncherCard[data-category="Notebook"]').click()
         editor = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content")))
