@@ -63,6 +63,8 @@ def unused_paths(answers):
     paths = []
     if answers["reverse_proxy"] == "host-nginx":
         paths.append("nginx/nginx.conf")  # the container's main config
+    else:
+        paths.append("scripts/host_nginx.py")  # installs into an nginx on the host
     if not answers["docker_socket_proxy"]:
         paths.append("docker-proxy")
     return paths
