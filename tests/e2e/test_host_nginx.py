@@ -124,12 +124,12 @@ def mismatched_certs(host_site, tmp_path):
     return tmp_path
 
 
-def make_install(site, *arguments, env=None):
-    return run(["make", "-C", str(site.path), "host-nginx-install", *arguments], check=False, env=env)
+def make_install(site, *arguments, env=None, target="host-nginx-install"):
+    return run(["make", "-C", str(site.path), target, *arguments], check=False, env=env)
 
 
-def refusal_line(result):
-    lines = [line for line in result.stderr.splitlines() if line.startswith("host-nginx-install: ")]
+def refusal_line(result, target="host-nginx-install"):
+    lines = [line for line in result.stderr.splitlines() if line.startswith(f"{target}: ")]
     assert result.returncode != 0 and len(lines) == 1, (result.returncode, result.stdout, result.stderr)
     assert lines[0].endswith("the host's nginx is unchanged"), lines[0]
     return lines[0]
@@ -147,6 +147,8 @@ def test_install_refuses_when_nginx_is_missing(host_site, host_nginx):
                            if entry and not (Path(entry) / "nginx").exists())
     line = refusal_line(make_install(host_site, env={"PATH": path}))
     assert "nginx is not installed" in line
+    uninstall = make_install(host_site, env={"PATH": path}, target="host-nginx-uninstall")
+    assert "nginx is not installed" in refusal_line(uninstall, "host-nginx-uninstall")
     assert tree_state(NGINX_DIR) == host_nginx
 
 
