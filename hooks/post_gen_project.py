@@ -23,6 +23,9 @@ OAUTH_PLACEHOLDER = "CHANGE_ME"
 SITE_OWNED_FILES = [".cruft.json", ".env", "userlist"]
 # Context entries that describe this machine, not the answers.
 MACHINE_KEYS = ("_output_dir", "_repo_dir")
+# Answers that are secrets end like this: .cruft.json is committed, so they are stored empty
+# (their values live in .env, which updates never touch).
+SECRET_ANSWER_SUFFIXES = ("_secret", "_password")
 
 
 def split_names(text):
@@ -67,6 +70,8 @@ def unused_paths(answers):
     paths = []
     if answers["reverse_proxy"] == "host-nginx":
         paths.append("nginx/nginx.conf")  # the container's main config
+    else:
+        paths.append("scripts/host_nginx.py")  # installs into an nginx on the host
     if not answers["docker_socket_proxy"]:
         paths.append("docker-proxy")
     return paths
@@ -123,7 +128,8 @@ def cruft_state(answers):
     """The .cruft.json content: `cruft update` and `cruft diff` read it to bring later template
     changes into this repo as a reviewable diff."""
     url, commit = template_source(answers)
-    context = {key: value for key, value in answers.items() if key not in MACHINE_KEYS}
+    context = {key: "" if key.endswith(SECRET_ANSWER_SUFFIXES) else value
+               for key, value in answers.items() if key not in MACHINE_KEYS}
     context.update(_template=url, _commit=commit)
     return {
         "template": url,

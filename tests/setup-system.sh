@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests use, only those missing (needs root).
-#   nginx-light  real `nginx -t` of the generated server block (never started)
+#   nginx-light  real `nginx -t` of the generated server block; the host nginx of tests/e2e/test_host_nginx.py
 #   openssl, git, make  certificates, generation from a git URL, the generated Makefile
 #   debootstrap  stand-in image base for the end-to-end suite
 #   chromium, chromium-driver  the browser test

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from template_helpers import TEMPLATE_DIR, bake_ok, pins, require_command, template_defaults, variant_context, variant_names
 
@@ -101,6 +102,7 @@ def test_defaults_layout_and_pins(cookies):
         "userlist", "hub/Dockerfile", "hub/jupyterhub_config.py", "hub/userlist.py", "hub/requirements.txt",
         "nginx/jupyterhub.conf", "nginx/tls.conf", "nginx/http2.conf", "nginx/nginx.conf",
         "scripts/check.py", "scripts/env_secrets.py", "scripts/make-certs.sh", "scripts/smoke.py",
+        ".github/workflows/check.yml",
     ]
     missing = [name for name in expected if not (project / name).is_file()]
     assert not missing
@@ -161,3 +163,58 @@ def test_compose_lint_finds_nothing_high_or_critical(cookies, variant):
     proxy = variant_context(variant).get("docker_socket_proxy", False)
     assert socket_holders == {"docker-proxy" if proxy else "hub"}
     assert {finding["rule_id"] for finding in serious} == {"CL-0001"}
+
+
+def workflow_steps(project):
+    """The `run:` commands of the generated GitHub Actions workflow, in order."""
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "check.yml").read_text())
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert set(triggers) == {"push", "pull_request"}
+    assert workflow["permissions"] == {"contents": "read"}, "a checks-only workflow needs no write access or secrets"
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+    assert not any("secrets." in json.dumps(step) for step in steps)
+    return [step["run"] for step in steps if "run" in step]
+
+
+def test_the_workflow_installs_the_linters_the_template_tests_with(cookies):
+    project = bake_ok(cookies, {})
+    install = [command for command in workflow_steps(project) if "pip install" in command]
+    dev_pins = (TEMPLATE_DIR / "pyproject.toml").read_text()
+    for package, key in (("yamllint", "yamllint"), ("compose-lint", "compose_lint")):
+        assert f"{package}=={pins()[key]}" in install[0]
+        assert f'"{package}=={pins()[key]}"' in dev_pins, f"pyproject.toml and _pins disagree on {package}"
+
+
+@pytest.fixture(scope="session")
+def nginx_image():
+    """The pinned nginx image `make lint` runs nginx -t in (a local stand-in when no registry answers)."""
+    if require_command("docker", "info").returncode != 0:
+        pytest.fail("no Docker engine answers; run the tests through `make test` (it starts one)")
+    from standins import ensure_images
+
+    ensure_images([pins()["nginx_image"]])
+    return pins()["nginx_image"]
+
+
+@pytest.mark.parametrize("variant", variant_names())
+def test_every_variant_passes_its_own_ci_workflow(cookies, variant, nginx_image):
+    """The fork's CI on a fresh clone: no .env (it is git-ignored), every `run:` step of the workflow."""
+    project = bake_ok(cookies, variant_context(variant))
+    (project / ".env").unlink()
+    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}")
+    for command in workflow_steps(project):
+        if "pip install" in command:
+            continue  # the venv has the same pins (test above)
+        result = subprocess.run(command, shell=True, cwd=project, capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, f"{command}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert f"lint: nginx -t passes in {nginx_image}" in result.stdout
+    assert "lint: compose-lint finds nothing high or critical" in result.stdout
+
+
+def test_lint_fails_on_a_broken_server_block(cookies, nginx_image):
+    project = bake_ok(cookies, variant_context("host-nginx"))
+    conf = project / "nginx" / "jupyterhub.conf"
+    conf.write_text(conf.read_text().replace("proxy_buffering off;", "proxy_buffering off"))
+    result = subprocess.run(["make", "lint", f"PYTHON={sys.executable}"], cwd=project, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert 'invalid number of arguments in "proxy_buffering"' in result.stderr

@@ -58,7 +58,8 @@ def site(tmp_path, template_repo, environment):
     """A deployment generated from the old template, committed, as an operator keeps it."""
     output = tmp_path / "sites"
     result = run([sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output), f"git+file://{template_repo}",
-                  "project_name=Update Lab", "authenticator=local-trial", "allowed_users=alice"], tmp_path, environment)
+                  "project_name=Update Lab", "authenticator=local-trial", "allowed_users=alice",
+                  "github_client_secret=e2e0123456789abcdef"], tmp_path, environment)
     assert result.returncode == 0, result.stdout + result.stderr
     project = output / "update-lab-deploy"
     git(project, "init", "-q", "-b", "main")
@@ -73,6 +74,7 @@ def test_generation_records_template_and_commit(site, template_repo):
     assert state["commit"] == git(template_repo, "rev-parse", "HEAD")
     assert state["context"]["cookiecutter"]["project_name"] == "Update Lab"
     assert state["skip"] == [".cruft.json", ".env", "userlist"]
+    assert state["context"]["cookiecutter"]["github_client_secret"] == "", "secrets stay in .env, out of git"
     assert ".cruft.json" in git(site, "ls-files"), "committed with the site, not ignored"
 
 

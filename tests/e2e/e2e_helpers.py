@@ -1,15 +1,19 @@
 """End-to-end helpers and fixtures: a generated deployment running on a real Docker engine."""
 
+import html
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 import requests
+import websocket
 from cookiecutter.main import cookiecutter
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
@@ -53,7 +57,9 @@ class Deployment:
         self.path = path
         self.env = ENV_SECRETS.parse_env((path / ".env").read_text())
         self.cafile = str(path / "nginx" / "test-ca" / "ca.crt")
-        self.url = f"https://{self.env['PUBLIC_HOSTNAME']}:{self.env['HTTPS_PORT']}"
+        port = self.env["HTTPS_PORT"]
+        # As a browser writes it: no :443, so Origin and Host agree on WebSockets.
+        self.url = f"https://{self.env['PUBLIC_HOSTNAME']}" + ("" if port == "443" else f":{port}")
 
     def make(self, *targets, timeout=1200, check=True):
         return run(["make", "-C", str(self.path), *targets], timeout=timeout, check=check)
@@ -65,7 +71,7 @@ class Deployment:
         return self.compose("logs", "--no-color", "--tail=150", check=False).stdout
 
     def session(self):
-        return new_session(self.cafile)
+        return new_session(self.cafile, self.url)
 
     def login(self, username, password=None):
         """Log in through the real login form; returns a session holding the hub cookies."""
@@ -82,17 +88,109 @@ class Deployment:
         return session
 
 
-def new_session(cafile):
-    """A requests session trusting only the test CA; trust_env=False because requests
-    would otherwise replace `verify` with $REQUESTS_CA_BUNDLE and honour proxy variables."""
-    session = requests.Session()
+class HubSession(requests.Session):
+    """A browser-like session with one site; `url` is the site's public URL."""
+
+    def __init__(self, url):
+        super().__init__()
+        self.url = url
+
+
+def new_session(cafile, url=PUBLIC_URL):
+    """A session trusting only the test CA; trust_env=False because requests would
+    otherwise replace `verify` with $REQUESTS_CA_BUNDLE and honour proxy variables."""
+    session = HubSession(url)
     session.trust_env = False
     session.verify = cafile
     return session
 
 
 def xsrf_headers(session):
-    return {"X-XSRFToken": session.cookies.get("_xsrf", path="/hub/"), "Referer": f"{PUBLIC_URL}/hub/home"}
+    return {"X-XSRFToken": session.cookies.get("_xsrf", path="/hub/"), "Referer": f"{session.url}/hub/home"}
+
+
+def user_model(session, name):
+    response = session.get(f"{session.url}/hub/api/users/{name}", timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def start_server(session, name, timeout=300):
+    response = session.post(f"{session.url}/hub/api/users/{name}/server", headers=xsrf_headers(session), timeout=60)
+    assert response.status_code in (201, 202), (response.status_code, response.text)
+    wait_until(lambda: (user_model(session, name)["servers"].get("") or {}).get("ready"), timeout, f"{name}'s server")
+    open_server(session, name)
+
+
+def open_server(session, name):
+    """Open the server as a browser does: its OAuth handshake with the hub sets its cookies.
+
+    Opening someone else's server shows JupyterHub's "Authorize access" page; submit it.
+    """
+    url = session.url
+    page = session.get(f"{url}/user/{name}/lab", timeout=60)
+    if page.url.startswith(f"{url}/hub/api/oauth2/authorize") and page.status_code == 200:
+        fields = re.findall(r'<input type="hidden" name="(_xsrf|scopes)" value="([^"]*)"', page.text)
+        page = session.post(page.url, data=[(key, html.unescape(value)) for key, value in fields],
+                            headers={"Referer": page.url}, timeout=60)
+    assert page.status_code == 200 and page.url.startswith(f"{url}/user/{name}/"), (page.status_code, page.url)
+
+
+def server_headers(session, name):
+    return {"X-XSRFToken": session.cookies.get("_xsrf", path=f"/user/{name}/") or "", "Referer": f"{session.url}/user/{name}/"}
+
+
+def open_socket(session, path):
+    cookie = "; ".join(f"{cookie.name}={cookie.value}" for cookie in session.cookies)
+    # A browser's Origin keeps the port; nginx must pass Host with it (see nginx/jupyterhub.conf).
+    return websocket.create_connection(
+        "wss://" + session.url.removeprefix("https://") + path, cookie=cookie, origin=session.url,
+        sslopt={"ca_certs": session.verify}, timeout=60,
+    )
+
+
+def execute(session, name, code):
+    """Run `code` in a new kernel of `name`'s server over the kernel WebSocket; returns its stdout."""
+    url = session.url
+    kernel = session.post(f"{url}/user/{name}/api/kernels", json={}, headers=server_headers(session, name), timeout=60)
+    assert kernel.status_code == 201, (kernel.status_code, kernel.text)
+    kernel_id = kernel.json()["id"]
+    socket_ = open_socket(session, f"/user/{name}/api/kernels/{kernel_id}/channels")
+    msg_id = uuid.uuid4().hex
+    socket_.send(json.dumps({
+        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": name, "session": uuid.uuid4().hex, "version": "5.3"},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False},
+    }))
+    output = ""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        message = json.loads(socket_.recv())
+        if message.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        if message["msg_type"] == "stream":
+            output += message["content"]["text"]
+        if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+            break
+    socket_.close()
+    session.delete(f"{url}/user/{name}/api/kernels/{kernel_id}", headers=server_headers(session, name), timeout=60)
+    return output
+
+
+def terminal_output(session, name, command, expected):
+    """Type `command` into a new terminal of `name`'s server; returns what it printed once `expected` shows."""
+    terminal = session.post(f"{session.url}/user/{name}/api/terminals", headers=server_headers(session, name), timeout=60)
+    assert terminal.status_code == 200, terminal.text
+    socket_ = open_socket(session, f"/user/{name}/terminals/websocket/{terminal.json()['name']}")
+    socket_.send(json.dumps(["stdin", command + "\r"]))
+    seen = ""
+    deadline = time.monotonic() + 60
+    while expected not in seen and time.monotonic() < deadline:
+        message = json.loads(socket_.recv())
+        if message[0] == "stdout":
+            seen += message[1]
+    socket_.close()
+    return seen
 
 
 def wait_until(condition, timeout, what, interval=1.0):

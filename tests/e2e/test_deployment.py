@@ -4,42 +4,29 @@ The tests run in file order and share one deployment (local-trial login, nginx
 container on HTTPS port 18443, stand-in images when the pinned ones cannot be pulled).
 """
 
-import html
 import json
-import re
 import time
 import uuid
 
 import pytest
-import websocket
 
-from e2e_helpers import HOSTNAME, HTTP_PORT, HTTPS_PORT, NETWORK, PUBLIC_URL, VOLUME, docker_names, run, wait_until, xsrf_headers
-
-
-def user_model(session, name):
-    response = session.get(f"{PUBLIC_URL}/hub/api/users/{name}", timeout=30)
-    response.raise_for_status()
-    return response.json()
-
-
-def start_server(session, name, timeout=300):
-    response = session.post(f"{PUBLIC_URL}/hub/api/users/{name}/server", headers=xsrf_headers(session), timeout=60)
-    assert response.status_code in (201, 202), (response.status_code, response.text)
-    wait_until(lambda: (user_model(session, name)["servers"].get("") or {}).get("ready"), timeout, f"{name}'s server")
-    open_server(session, name)
-
-
-def open_server(session, name):
-    """Open the server as a browser does: its OAuth handshake with the hub sets its cookies.
-
-    Opening someone else's server shows JupyterHub's "Authorize access" page; submit it.
-    """
-    page = session.get(f"{PUBLIC_URL}/user/{name}/lab", timeout=60)
-    if page.url.startswith(f"{PUBLIC_URL}/hub/api/oauth2/authorize") and page.status_code == 200:
-        fields = re.findall(r'<input type="hidden" name="(_xsrf|scopes)" value="([^"]*)"', page.text)
-        page = session.post(page.url, data=[(key, html.unescape(value)) for key, value in fields],
-                            headers={"Referer": page.url}, timeout=60)
-    assert page.status_code == 200 and page.url.startswith(f"{PUBLIC_URL}/user/{name}/"), (page.status_code, page.url)
+from e2e_helpers import (
+    HOSTNAME,
+    HTTP_PORT,
+    NETWORK,
+    PUBLIC_URL,
+    VOLUME,
+    docker_names,
+    execute,
+    open_server,
+    run,
+    server_headers,
+    start_server,
+    terminal_output,
+    user_model,
+    wait_until,
+    xsrf_headers,
+)
 
 
 def read_persisted_file(alice):
@@ -51,45 +38,6 @@ def read_persisted_file(alice):
     got = alice.get(f"{PUBLIC_URL}/user/alice/api/contents/persist.txt", timeout=60)
     assert got.status_code == 200, got.status_code
     return got.json()["content"]
-
-
-def server_headers(session, name):
-    return {"X-XSRFToken": session.cookies.get("_xsrf", path=f"/user/{name}/") or "", "Referer": f"{PUBLIC_URL}/user/{name}/"}
-
-
-def open_socket(session, path):
-    cookie = "; ".join(f"{cookie.name}={cookie.value}" for cookie in session.cookies)
-    # A browser's Origin keeps the port; nginx must pass Host with it (see nginx/jupyterhub.conf).
-    return websocket.create_connection(
-        f"wss://{HOSTNAME}:{HTTPS_PORT}{path}", cookie=cookie, origin=f"https://{HOSTNAME}:{HTTPS_PORT}",
-        sslopt={"ca_certs": session.verify}, timeout=60,
-    )
-
-
-def execute(session, name, code):
-    kernel = session.post(f"{PUBLIC_URL}/user/{name}/api/kernels", json={}, headers=server_headers(session, name), timeout=60)
-    assert kernel.status_code == 201, (kernel.status_code, kernel.text)
-    kernel_id = kernel.json()["id"]
-    socket_ = open_socket(session, f"/user/{name}/api/kernels/{kernel_id}/channels")
-    msg_id = uuid.uuid4().hex
-    socket_.send(json.dumps({
-        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": name, "session": uuid.uuid4().hex, "version": "5.3"},
-        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False},
-    }))
-    output = ""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        message = json.loads(socket_.recv())
-        if message.get("parent_header", {}).get("msg_id") != msg_id:
-            continue
-        if message["msg_type"] == "stream":
-            output += message["content"]["text"]
-        if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
-            break
-    socket_.close()
-    session.delete(f"{PUBLIC_URL}/user/{name}/api/kernels/{kernel_id}", headers=server_headers(session, name), timeout=60)
-    return output
 
 
 @pytest.fixture(scope="module")
@@ -156,17 +104,7 @@ def test_login_spawn_kernel_and_terminal(alice):
 
     assert execute(alice, "alice", "print(6*7)").strip() == "42"
 
-    terminal = alice.post(f"{PUBLIC_URL}/user/alice/api/terminals", headers=server_headers(alice, "alice"), timeout=60)
-    assert terminal.status_code == 200, terminal.text
-    socket_ = open_socket(alice, f"/user/alice/terminals/websocket/{terminal.json()['name']}")
-    socket_.send(json.dumps(["stdin", "echo terminal-$((6*7))\r"]))
-    seen = ""
-    deadline = time.monotonic() + 60
-    while "terminal-42" not in seen and time.monotonic() < deadline:
-        message = json.loads(socket_.recv())
-        if message[0] == "stdout":
-            seen += message[1]
-    socket_.close()
+    seen = terminal_output(alice, "alice", "echo terminal-$((6*7))", "terminal-42")
     assert "terminal-42" in seen
 
 
