@@ -170,6 +170,11 @@ def apply_choices(spawner, user_options):
     try:
         _, size = environments.choose(IMAGES, SIZES, user_options)
     except environments.ChoiceError as error:
+        # The hub stores user_options for the next start without a choice:
+        # forget the refused ones so they are not tried again.
+        spawner.user_options = {}
+        if spawner.orm_spawner is not None:
+            spawner.orm_spawner.user_options = {}
         raise web.HTTPError(400, str(error)) from None
     # DockerSpawner itself resolves user_options["image"] through allowed_images.
     if size:
