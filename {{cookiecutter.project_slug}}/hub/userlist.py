@@ -31,7 +31,7 @@ class UserlistError(ValueError):
 class Userlist(NamedTuple):
     allowed: set
     admins: set
-    groups: dict = {}  # group name -> set of user names (never mutated)
+    groups: dict  # group name -> set of user names
 
 
 def normalize_username(name):

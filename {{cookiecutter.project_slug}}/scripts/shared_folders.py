@@ -23,7 +23,7 @@ HAND_OVER = 'chown "${NB_UID:-1000}:${NB_GID:-100}" /folder && chmod 775 /folder
 
 
 def docker(*args):
-    return subprocess.run(["docker", *args], capture_output=True, text=True)
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
 
 
 def ensure_volume(name):
