@@ -1,13 +1,17 @@
 """Load a generated jupyterhub_config.py with the real JupyterHub config machinery.
 
-    python hub_config_probe.py CONFIG_FILE [USERNAME]   (environment as docker-compose.yml sets it)
+    python hub_config_probe.py CONFIG_FILE [USERNAME [USER_OPTIONS_JSON]]   (environment as docker-compose.yml sets it)
 
 Instantiates the configured authenticator and spawner classes from the loaded
 config and prints, as JSON, the key trait values and every warning logged or
 raised while doing so (unrecognized or deprecated options show up there).
+With USER_OPTIONS_JSON, the spawner's own apply_user_options hook runs on those
+options first (as the hub does before a start); its HTTP error, if any, is
+reported as `user_options_error`.
 Runs in its own process because the config reads os.environ and sys.path.
 """
 
+import asyncio
 import json
 import logging
 import sys
@@ -26,7 +30,19 @@ class Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def main(path, username):
+def apply_user_options(spawner, user_options):
+    """The hub's own step before Spawner.start; returns the refusal {status, message} or None."""
+    from tornado import web
+
+    spawner.user_options = user_options
+    try:
+        asyncio.run(spawner._run_apply_user_options(user_options))
+    except web.HTTPError as error:
+        return {"status": error.status_code, "message": error.log_message}
+    return None
+
+
+def main(path, username, user_options=None):
     collector = Collect()
     logging.getLogger().addHandler(collector)
     warnings.simplefilter("always")
@@ -41,6 +57,7 @@ def main(path, username):
         user = types.SimpleNamespace(name=username, id=1, url=f"/user/{username}/", escaped_name=username)
         spawner = spawner_class(user=user, config=app.config)
         spawner.log.addHandler(collector)
+        user_options_error = apply_user_options(spawner, user_options) if user_options is not None else None
         # Accessing traits triggers deprecation observers and validation.
         spawner_values = {
             "class": f"{spawner_class.__module__}.{spawner_class.__name__}",
@@ -58,6 +75,10 @@ def main(path, username):
             "cmd": spawner.cmd,
             "volume_binds": spawner.volume_binds,
             "container_name": spawner.object_name,
+            "allowed_images": spawner.allowed_images,
+            "options_form": spawner.options_form,
+            "group_overrides": spawner.group_overrides,
+            "user_options_error": user_options_error,
         }
     result = {
         "authenticator_class": f"{type(authenticator).__module__}.{type(authenticator).__name__}",
@@ -72,6 +93,7 @@ def main(path, username):
         "bind_url": app.bind_url,
         "allow_named_servers": app.allow_named_servers,
         "load_roles": app.load_roles,
+        "load_groups": app.load_groups,
         "services": [{key: value for key, value in service.items() if key != "api_token"} for service in app.services],
         "spawner": spawner_values,
         "warnings": collector.messages + [str(warning.message) for warning in caught],
@@ -84,4 +106,5 @@ def main(path, username):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "alice")
+    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "alice",
+         json.loads(sys.argv[3]) if len(sys.argv) > 3 else None)

@@ -24,15 +24,16 @@ def compose_environment(project, **overrides):
     return environment
 
 
-def run_probe(project, environment, username="alice"):
+def run_probe(project, environment, username="alice", user_options=None):
+    extra = [] if user_options is None else [json.dumps(user_options)]
     return subprocess.run(
-        [sys.executable, str(PROBE), str(project / "hub" / "jupyterhub_config.py"), username],
+        [sys.executable, str(PROBE), str(project / "hub" / "jupyterhub_config.py"), username, *extra],
         capture_output=True, text=True, env=environment, cwd=project,
     )
 
 
-def load_config(project, username="alice", **overrides):
-    result = run_probe(project, compose_environment(project, **overrides), username)
+def load_config(project, username="alice", user_options=None, **overrides):
+    result = run_probe(project, compose_environment(project, **overrides), username, user_options)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -149,3 +150,92 @@ def test_missing_setting_stops_the_hub_with_its_name(cookies):
     result = run_probe(project, environment)
     assert result.returncode != 0
     assert "NOTEBOOK_IMAGE is not set" in result.stderr
+
+
+# --- Environments, shared folders, GPUs (hub/environments.py) -----------------
+
+IMAGE_CHOICES = "Python=quay.io/jupyter/scipy-notebook:2026-11-23,R stats=quay.io/jupyter/r-notebook:2026-11-23"
+SIZE_CHOICES = "small=1G/0.5,large=4G/2"
+
+
+def test_by_default_one_image_no_form_no_gpus_no_shared_folders(cookies):
+    project = bake_ok(cookies, variant_context("local-trial"))
+    config = load_config(project)
+    spawner = config["spawner"]
+    assert spawner["options_form"] == ""
+    assert spawner["allowed_images"] == {}
+    assert spawner["group_overrides"] == {}
+    assert "device_requests" not in spawner["extra_host_config"]
+    assert list(spawner["volumes"]) == ["jupyterhub-user-{username}"]
+    assert config["load_groups"] == {}
+    # Without choices, asking for an image is refused before anything starts.
+    refused = load_config(project, user_options={"image": "docker.io/library/debian:12"})
+    assert refused["spawner"]["user_options_error"]["status"] == 400
+
+
+def test_images_and_sizes_make_a_form_and_only_listed_values_start(cookies):
+    project = bake_ok(cookies, variant_context("local-trial"))
+    choices = {"NOTEBOOK_IMAGES": IMAGE_CHOICES, "NOTEBOOK_SIZES": SIZE_CHOICES}
+    config = load_config(project, **choices)
+    assert_no_config_warnings(config)
+    spawner = config["spawner"]
+    assert spawner["allowed_images"] == {
+        "Python": "quay.io/jupyter/scipy-notebook:2026-11-23", "R stats": "quay.io/jupyter/r-notebook:2026-11-23",
+    }
+    # The first entries are the defaults.
+    assert spawner["image"] == "quay.io/jupyter/scipy-notebook:2026-11-23"
+    assert (spawner["mem_limit"], spawner["cpu_limit"]) == (1024**3, 0.5)
+    form = spawner["options_form"]
+    assert re.findall(r'<select [^>]*name="(\w+)"', form) == ["image", "size"]
+    assert re.findall(r'<option value="([^"]+)"', form) == ["Python", "R stats", "small", "large"]
+    chosen = load_config(project, user_options={"image": "R stats", "size": "large"}, **choices)
+    assert chosen["spawner"]["user_options_error"] is None
+    assert (chosen["spawner"]["mem_limit"], chosen["spawner"]["cpu_limit"]) == (4 * 1024**3, 2.0)
+    for refused_options in ({"image": "quay.io/jupyter/r-notebook:2026-11-23"}, {"size": "huge"}, {"size": ["large"]}):
+        refused = load_config(project, user_options=refused_options, **choices)["spawner"]["user_options_error"]
+        assert refused["status"] == 400 and "is not offered" in refused["message"], refused
+
+
+@pytest.mark.parametrize("value, count", [("all", -1), ("2", 2)])
+def test_gpus_become_device_requests_without_warnings(cookies, value, count):
+    project = bake_ok(cookies, variant_context("local-trial"))
+    config = load_config(project, USER_GPUS=value)
+    assert_no_config_warnings(config)
+    host_config = config["spawner"]["extra_host_config"]
+    assert host_config["device_requests"] == [
+        {"driver": "", "count": count, "device_ids": [], "capabilities": [["gpu"]], "options": {}}
+    ]
+    assert host_config["security_opt"] == ["no-new-privileges:true"]
+
+
+def test_shared_data_is_read_only_and_group_folders_go_to_members(cookies):
+    project = bake_ok(cookies, {"authenticator": "local-trial", "admin_users": "admin", "allowed_users": "carol"})
+    with (project / "userlist").open("a") as handle:
+        handle.write("alice @physics\nbob @physics @chem\n")
+    config = load_config(project, SHARED_DATA="/srv/datasets", GROUP_FOLDERS="physics=lab-physics,chem=/srv/chem")
+    assert_no_config_warnings(config)
+    spawner = config["spawner"]
+    assert spawner["volumes"]["/srv/datasets"] == {"bind": "/home/jovyan/work/shared-data", "mode": "ro"}
+    assert spawner["volume_binds"]["/srv/datasets"] == {"bind": "/home/jovyan/work/shared-data", "mode": "ro"}
+    assert spawner["group_overrides"] == {
+        "group-folder-physics": {"groups": ["physics"], "spawner_override": {
+            "volumes": {"lab-physics": {"bind": "/home/jovyan/work/groups/physics", "mode": "rw"}}}},
+        "group-folder-chem": {"groups": ["chem"], "spawner_override": {
+            "volumes": {"/srv/chem": {"bind": "/home/jovyan/work/groups/chem", "mode": "rw"}}}},
+    }
+    assert config["load_groups"] == {"chem": {"users": ["bob"]}, "physics": {"users": ["alice", "bob"]}}
+    assert {"alice", "bob", "carol"} <= set(config["allowed_users"])
+
+
+@pytest.mark.parametrize("name, value", [
+    ("NOTEBOOK_IMAGES", "Python=quay.io/jupyter/scipy-notebook:latest"),
+    ("NOTEBOOK_SIZES", "small=lots/1"),
+    ("USER_GPUS", "two"),
+    ("SHARED_DATA", "/srv/data:rw"),
+    ("GROUP_FOLDERS", "Physics!=lab"),
+])
+def test_a_bad_environment_setting_stops_the_hub_with_its_name(cookies, name, value):
+    project = bake_ok(cookies, {"authenticator": "local-trial"})
+    result = run_probe(project, compose_environment(project, **{name: value}))
+    assert result.returncode != 0
+    assert f"jupyterhub_config.py: {name}=" in result.stderr

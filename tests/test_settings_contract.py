@@ -35,6 +35,7 @@ def test_every_setting_the_config_reads_is_passed_by_compose(cookies):
     settings = {name for name, kind in reads.items() if kind == "setting"}
     # The ones an operator tunes most: all reachable from .env.
     assert {"SPAWN_TIMEOUT", "SPAWN_HTTP_TIMEOUT", "CONCURRENT_SPAWN_LIMIT", "NOTEBOOK_DIR", "CULL_EVERY"} <= settings
+    assert {"NOTEBOOK_IMAGES", "USER_GPUS"} <= settings, "env_parsed() settings count too"
     hub_environment = contract.compose_model(project)["services"]["hub"]["environment"]
     assert settings <= set(hub_environment)
     internal = {name for name, kind in reads.items() if kind == "internal"}

@@ -9,7 +9,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from userlist import read_userlist  # noqa: E402  (needs the path above)
+import environments  # noqa: E402  (needs the path above)
+from userlist import read_userlist  # noqa: E402
 
 c = get_config()  # noqa: F821  (provided by JupyterHub when it loads this file)
 
@@ -24,6 +25,14 @@ def env(name, default=None):
 
 def env_flag(name, default):
     return env(name, default).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_parsed(parse, name):
+    """A setting parsed by hub/environments.py; a bad value stops the hub with one line."""
+    try:
+        return parse(env(name, ""))
+    except environments.SettingError as error:
+        sys.exit(f"jupyterhub_config.py: {error}")
 
 
 def internal(name, default):
@@ -133,7 +142,12 @@ VOLUME_PREFIX = env("USER_VOLUME_PREFIX", "jupyterhub-user")
 c.DockerSpawner.volumes = {VOLUME_PREFIX + "-{username}": NOTEBOOK_DIR}
 c.DockerSpawner.mem_limit = env("MEM_LIMIT", "2G")
 c.DockerSpawner.cpu_limit = float(env("CPU_LIMIT", "1"))
+USER_GPUS = env_parsed(environments.parse_gpus, "USER_GPUS")
 c.DockerSpawner.extra_host_config = {"security_opt": ["no-new-privileges:true"]}
+if USER_GPUS:
+    # GPUs through the engine's device requests (like `docker run --gpus`); the
+    # host needs the NVIDIA driver and container toolkit (see README, "GPUs").
+    c.DockerSpawner.extra_host_config["device_requests"] = USER_GPUS
 # Generous timeouts: on a small host many users starting at once (a class at
 # 9:00) queue behind each other; stock 30 s timeouts drop some of them.
 c.Spawner.start_timeout = int(env("SPAWN_TIMEOUT", "300"))
@@ -141,6 +155,55 @@ c.Spawner.http_timeout = int(env("SPAWN_HTTP_TIMEOUT", "180"))
 c.JupyterHub.concurrent_spawn_limit = int(env("CONCURRENT_SPAWN_LIMIT", "50"))
 # One server per user unless the operator opts in.
 c.JupyterHub.allow_named_servers = False
+
+# --- Environment choice at spawn ---------------------------------------------
+# NOTEBOOK_IMAGES / NOTEBOOK_SIZES offer a form with the listed choices; the
+# first entry of each list is the default.  With at most one of each, users get
+# NOTEBOOK_IMAGE, MEM_LIMIT and CPU_LIMIT and no form.
+IMAGES = env_parsed(environments.parse_images, "NOTEBOOK_IMAGES")
+SIZES = env_parsed(environments.parse_sizes, "NOTEBOOK_SIZES")
+if IMAGES:
+    # DockerSpawner starts only images on this list; users pick them by name.
+    c.DockerSpawner.allowed_images = IMAGES
+    c.DockerSpawner.image = next(iter(IMAGES.values()))
+if SIZES:
+    c.DockerSpawner.mem_limit, c.DockerSpawner.cpu_limit = next(iter(SIZES.values()))
+c.DockerSpawner.options_form = environments.options_form(IMAGES, SIZES)
+c.DockerSpawner.options_from_form = environments.options_from_form
+
+
+def apply_choices(spawner, user_options):
+    """Refuse (HTTP 400) an image or size not on the lists, then apply the size."""
+    from tornado import web
+
+    try:
+        _, size = environments.choose(IMAGES, SIZES, user_options)
+    except environments.ChoiceError as error:
+        # The hub stores user_options for the next start without a choice:
+        # forget the refused ones so they are not tried again.
+        spawner.user_options = {}
+        if spawner.orm_spawner is not None:
+            spawner.orm_spawner.user_options = {}
+        raise web.HTTPError(400, str(error)) from None
+    # DockerSpawner itself resolves user_options["image"] through allowed_images.
+    if size:
+        spawner.mem_limit, spawner.cpu_limit = size
+
+
+c.DockerSpawner.apply_user_options = apply_choices
+
+# --- Shared folders -------------------------------------------------------------
+# SHARED_DATA: one folder (host path or Docker volume), read-only for everyone.
+# GROUP_FOLDERS: a read-write folder per JupyterHub group, for its members only;
+# `@group` words in the userlist make the groups (see README, "Shared folders").
+SHARED_DATA = env_parsed(environments.parse_shared_data, "SHARED_DATA")
+if SHARED_DATA:
+    c.DockerSpawner.volumes[SHARED_DATA] = {"bind": environments.shared_data_mount(NOTEBOOK_DIR), "mode": "ro"}
+GROUP_FOLDERS = env_parsed(environments.parse_group_folders, "GROUP_FOLDERS")
+c.DockerSpawner.group_overrides = environments.group_overrides(GROUP_FOLDERS, NOTEBOOK_DIR)
+if users.groups:
+    # Adds memberships at every start; removing one takes the admin panel too (README).
+    c.JupyterHub.load_groups = {group: {"users": sorted(members)} for group, members in sorted(users.groups.items())}
 
 # --- Idle culling ------------------------------------------------------------
 CULL_TIMEOUT = env("CULL_IDLE_TIMEOUT", "3600")

@@ -15,6 +15,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "hub"))
 sys.path.insert(0, str(ROOT / "scripts"))
 from env_secrets import parse_env  # noqa: E402
+from environments import (  # noqa: E402
+    SettingError,
+    is_host_path,
+    parse_gpus,
+    parse_group_folders,
+    parse_images,
+    parse_shared_data,
+    parse_sizes,
+)
 from userlist import UserlistError, read_userlist  # noqa: E402
 
 PLACEHOLDER = "CHANGE_ME"
@@ -62,6 +71,29 @@ def env_problems(env_path, reverse_proxy):
     return problems, values
 
 
+def environment_problems(values):
+    """Image and size choices, shared folders and GPUs: one line per bad setting."""
+    problems = []
+    parsers = {
+        "NOTEBOOK_IMAGES": parse_images, "NOTEBOOK_SIZES": parse_sizes, "SHARED_DATA": parse_shared_data,
+        "GROUP_FOLDERS": parse_group_folders, "USER_GPUS": parse_gpus,
+    }
+    for name, parse in parsers.items():
+        try:
+            parse(values.get(name, ""))
+        except SettingError as error:
+            problems.append(str(error))
+    if (ROOT / "docker-proxy").is_dir() and not problems:
+        # The socket proxy (docker-proxy/haproxy.cfg) refuses containers with host-path binds.
+        sources = [parse_shared_data(values.get("SHARED_DATA", ""))]
+        sources += parse_group_folders(values.get("GROUP_FOLDERS", "")).values()
+        problems += [
+            f"{source} in .env is a host folder, which the Docker socket proxy refuses to mount; use a Docker volume name"
+            for source in sources if source and is_host_path(source)
+        ]
+    return problems
+
+
 def userlist_problems(path, values):
     try:
         users = read_userlist(path)
@@ -89,6 +121,7 @@ def main(argv):
     user_errors, notes = userlist_problems(ROOT / "userlist", values)
     problems += user_errors
     if values:
+        problems += environment_problems(values)
         problems += cert_problems(values, reverse_proxy)
     for note in notes:
         print(note)

@@ -4,7 +4,7 @@
 
 `.env.example` is the list of site settings.  The rules:
 
-- every setting hub/jupyterhub_config.py reads with env() or env_flag() is passed
+- every setting hub/jupyterhub_config.py reads with env(), env_flag() or env_parsed() is passed
   into the hub by docker-compose.yml, from a value documented in .env.example;
 - every ${VARIABLE} docker-compose.yml uses is documented in .env.example;
 - every key in .env.example is read by something: docker-compose.yml, the
@@ -22,17 +22,20 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SETTING_READERS = {"env": "setting", "env_flag": "setting", "internal": "internal"}
+# The config's readers: which argument names the setting, and what kind it is.
+SETTING_READERS = {"env": (0, "setting"), "env_flag": (0, "setting"), "env_parsed": (1, "setting"), "internal": (0, "internal")}
 VARIABLE_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def config_reads(source):
-    """{name: "setting" | "internal"} for each env()/env_flag()/internal() call with a literal name."""
+    """{name: "setting" | "internal"} for each call of a reader in SETTING_READERS with a literal name."""
     reads = {}
     for node in ast.walk(ast.parse(source)):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in SETTING_READERS
-                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
-            reads[node.args[0].value] = SETTING_READERS[node.func.id]
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in SETTING_READERS):
+            continue
+        position, kind = SETTING_READERS[node.func.id]
+        if len(node.args) > position and isinstance(node.args[position], ast.Constant) and isinstance(node.args[position].value, str):
+            reads[node.args[position].value] = kind
     return reads
 
 
