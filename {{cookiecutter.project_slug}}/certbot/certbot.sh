@@ -56,9 +56,32 @@ PY
     say "temporary self-signed certificate for $host in place until the real one arrives"
 }
 
+# nginx starts once this container is healthy; the CA's check must find it
+# answering.  A token of our own, fetched from nginx as the CA would, shows it does.
+wait_for_nginx() {
+    token=probe-$$
+    mkdir -p "$webroot/.well-known/acme-challenge"
+    echo "$token" >"$webroot/.well-known/acme-challenge/$token"
+    python3 - "$host" "$token" <<'PY' || say "warning: nginx does not serve /.well-known/acme-challenge/ from the webroot; trying anyway"
+import sys, time, urllib.request
+host, token = sys.argv[1:]
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+request = urllib.request.Request(f"http://nginx/.well-known/acme-challenge/{token}", headers={"Host": host})
+for _ in range(90):
+    try:
+        if opener.open(request, timeout=5).read().decode().strip() == token:
+            sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(2)
+sys.exit(1)
+PY
+    rm -f "$webroot/.well-known/acme-challenge/$token"
+}
+
 # What the CA said, from certbot's output: its "Detail:" lines, else the last error line.
 failure_reason() {
-    reason=$(sed -n 's/^ *Detail: *//p' "$1" | head -n 3 | tr '\n' ' ')
+    reason=$(sed -n 's/^ *Detail: *//p' "$1" | head -n 3 | tr '\n' ' ' | sed 's/ *$//')
     [ -n "$reason" ] || reason=$(grep -iE 'error|failed|problem' "$1" | tail -n 1)
     echo "${reason:-certbot exited without a reason; see the lines above}"
 }
@@ -77,7 +100,7 @@ obtain() {
         --keep-until-expiring "$@" >"$log" 2>&1; then
         cat "$log"
         rm -rf "$config/placeholder-$host"
-        report "ok: certificate for $host from $server obtained; nginx picks it up within a minute"
+        report "ok: issued for $host by $server; nginx serves it within CERT_CHECK_SECONDS"
         return 0
     fi
     cat "$log"
@@ -94,7 +117,7 @@ renew() {
     log=/tmp/certbot-renew.log
     if certbot renew --non-interactive --no-random-sleep-on-renew --cert-name "$host" "$@" >"$log" 2>&1; then
         cat "$log"
-        report "ok: certificate for $host from $server in place; renewal checked $(date -u '+%Y-%m-%d %H:%M UTC')"
+        report "ok: issued for $host by $server; renewal checked $(date -u '+%Y-%m-%d %H:%M UTC')"
         return 0
     fi
     cat "$log"
@@ -111,6 +134,7 @@ run() {
     rm -f "$status_file"
     write_placeholder
     wait=$first_retry
+    [ -f "$renewal" ] || wait_for_nginx
     while [ ! -f "$renewal" ] || ! grep -q "^server = $server\$" "$renewal"; do
         force=""
         [ -f "$renewal" ] && force="--force-renewal" && say "ACME_DIRECTORY_URL changed to $server: new certificate"
@@ -119,7 +143,7 @@ run() {
         sleep "$wait"
         wait=$((wait * 2 > renew_every ? renew_every : wait * 2))
     done
-    [ -f "$status_file" ] || report "ok: certificate for $host from $server in place"
+    [ -f "$status_file" ] || report "ok: issued for $host by $server (renewal due in at most 12 hours is checked then)"
     while sleep "$renew_every"; do
         renew || true
     done
