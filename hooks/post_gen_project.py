@@ -69,9 +69,11 @@ def unused_paths(answers):
     """Files the chosen options do not need, relative to the project."""
     paths = []
     if answers["reverse_proxy"] == "host-nginx":
-        paths.append("nginx/nginx.conf")  # the container's main config
+        paths += ["nginx/nginx.conf", "nginx/run-nginx.sh"]  # the container's main config and command
     else:
         paths.append("scripts/host_nginx.py")  # installs into an nginx on the host
+    if answers["tls_mode"] != "letsencrypt":
+        paths.append("certbot")
     if not answers["docker_socket_proxy"]:
         paths.append("docker-proxy")
     return paths
@@ -203,6 +205,9 @@ def next_steps(answers):
         )
     if answers["tls_mode"] == "self-signed":
         steps.append("make certs")
+    elif answers["tls_mode"] == "letsencrypt":
+        steps.append(f"point DNS for {answers['hostname']} at this host and open port 80 "
+                     "(`make up` then gets the certificate from Let's Encrypt)")
     else:
         steps.append("put fullchain.pem and privkey.pem in nginx/certs/ (or set TLS_CERT_DIR in .env)")
     steps.append("make up")

@@ -29,6 +29,10 @@ GITHUB_ORG = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,38}(?::[a-z0-9][
 OAUTH_CREDENTIAL = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,63}$")
 MEMORY = re.compile(r"^[1-9][0-9]{0,5}(?:\.[0-9]{1,3})?[KMGT]$")
+# local@domain.tld: the characters addresses commonly use, nothing a shell, .env or
+# YAML file would read differently; the domain a DNS name with a letter-led last label.
+EMAIL = re.compile(r"^[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*"
+                   r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]$")
 CPUS = re.compile(r"^(?:[0-9]{1,4})(?:\.[0-9]{1,3})?$")
 # Docker image reference (distribution/reference grammar), tag or digest required.
 _DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]{1,5})?"
@@ -115,6 +119,22 @@ def check_image(value, flavor):
         raise AnswerError("notebook_image", value, "pin a version tag or @sha256 digest (an unpinned or :latest image changes under you)")
 
 
+def check_letsencrypt(answers, email):
+    """The email certbot registers; letsencrypt also needs nginx in this stack on port 80."""
+    if answers["tls_mode"] != "letsencrypt" and not email:
+        return
+    rule = "an email address such as admin@example.org (Let's Encrypt sends expiry notices there)"
+    if not email and answers["tls_mode"] == "letsencrypt":
+        raise AnswerError("letsencrypt_email", email, "required with tls_mode letsencrypt: " + rule)
+    if len(email) > 254 or not EMAIL.match(email):
+        raise AnswerError("letsencrypt_email", email, rule)
+    if answers["tls_mode"] == "letsencrypt" and answers["reverse_proxy"] != "nginx-container":
+        raise AnswerError(
+            "tls_mode", "letsencrypt",
+            "needs reverse_proxy nginx-container (with the host's nginx, run certbot on the host and use tls_mode provided)",
+        )
+
+
 def check_choices(answers, questions):
     """Choice answers must be one of cookiecutter.json's options, boolean answers yes or no."""
     for field, options in questions.items():
@@ -151,6 +171,7 @@ def validate(answers, questions):
     check_pattern("mem_limit", text["mem_limit"], MEMORY, "a size with unit K, M, G or T, e.g. 2G or 512M")
     if not CPUS.match(text["cpu_limit"]) or float(text["cpu_limit"]) <= 0:
         raise AnswerError("cpu_limit", text["cpu_limit"], "a positive number of cores, e.g. 1 or 0.5")
+    check_letsencrypt(answers, text["letsencrypt_email"])
     for field in ("docker_network", "data_volume"):
         check_pattern(field, text[field], DOCKER_NAME,
                       "2-64 characters: letters, digits, '_', '.' and '-', starting with a letter or digit")

@@ -16,8 +16,11 @@ from template_helpers import TEMPLATE_DIR, bake_ok, pins, require_command, templ
 COMBINATIONS = [
     dict(zip(("authenticator", "reverse_proxy", "docker_socket_proxy", "tls_mode"), values, strict=False))
     for values in itertools.product(
-        ("github", "local-trial"), ("nginx-container", "host-nginx"), (False, True), ("self-signed", "provided")
+        ("github", "local-trial"), ("nginx-container", "host-nginx"), (False, True),
+        ("self-signed", "provided", "letsencrypt"),
     )
+    # Let's Encrypt answers HTTP-01 through the nginx container (the hook refuses host-nginx).
+    if not (values[1] == "host-nginx" and values[3] == "letsencrypt")
 ]
 LEFTOVER_JINJA = re.compile(r"\{\{|\{%|\{#|cookiecutter\.")
 
@@ -62,12 +65,18 @@ def test_every_variant_generates_a_sound_project(cookies, variant):
 
 @pytest.mark.parametrize("context", COMBINATIONS, ids=combination_id)
 def test_every_option_combination_generates_a_sound_project(cookies, context):
-    project = bake_ok(cookies, context)
+    letsencrypt = context["tls_mode"] == "letsencrypt"
+    project = bake_ok(cookies, {**context, "letsencrypt_email": "ops@example.org"} if letsencrypt else context)
     assert_project_is_sound(project)
     has_nginx_service = "\n  nginx:\n" in (project / "docker-compose.yml").read_text()
     assert has_nginx_service == (context["reverse_proxy"] == "nginx-container")
     assert (project / "nginx" / "nginx.conf").exists() == (context["reverse_proxy"] == "nginx-container")
     assert (project / "docker-proxy").exists() == context["docker_socket_proxy"]
+    assert (project / "certbot" / "certbot.sh").exists() == letsencrypt
+    assert (project / "nginx" / "run-nginx.sh").exists() == (context["reverse_proxy"] == "nginx-container")
+    compose, env_example = (project / "docker-compose.yml").read_text(), (project / ".env.example").read_text()
+    assert ("\n  certbot:\n" in compose) == letsencrypt == ("CERTBOT_IMAGE=" in env_example)
+    assert ("TLS_CERT_DIR=" in env_example) != letsencrypt
 
 
 @pytest.mark.parametrize("context", FLAVORS, ids=lambda context: context["notebook_image_flavor"])
@@ -114,6 +123,7 @@ def test_defaults_layout_and_pins(cookies):
     assert f"JUPYTERHUB_IMAGE={versions['hub_image']}\n" in env_example
     assert f"NOTEBOOK_IMAGE=quay.io/jupyter/scipy-notebook:{versions['notebook_tag']}\n" in env_example
     assert f"NGINX_IMAGE={versions['nginx_image']}\n" in env_example
+    assert versions["certbot_image"].startswith("certbot/certbot:v"), "upstream tags carry a v"
     assert versions["hub_image"].endswith(":" + versions["jupyterhub"]), "hub image and jupyterhub package must match"
     compose = (project / "docker-compose.yml").read_text()
     assert "version:" not in compose

@@ -130,3 +130,88 @@ def test_git_add_all_commits_no_secret(cookies):
     assert not [name for name in staged if name.endswith((".pem", ".key"))]
     contents = "".join((project / name).read_text() for name in staged)
     assert "0123456789abcdef0123456789abcdef01234567" not in contents
+
+
+def certbot_layout(project, root, hostname):
+    """certbot's folder shape: live/<host>/*.pem are relative links into ../../archive/<host>/."""
+    archive, live = root / "archive" / hostname, root / "live" / hostname
+    issued = root / "issued"
+    subprocess.run([str(project / "scripts" / "make-certs.sh"), hostname, str(issued), str(root / "ca")],
+                   check=True, capture_output=True)
+    archive.mkdir(parents=True)
+    live.mkdir(parents=True)
+    for name in ("fullchain", "privkey"):
+        shutil.copy(issued / f"{name}.pem", archive / f"{name}1.pem")
+        (live / f"{name}.pem").symlink_to(f"../../archive/{hostname}/{name}1.pem")
+    return live
+
+
+def test_certbot_live_folder_as_tls_cert_dir(cookies, tmp_path):
+    """The README's TLS_CERT_DIR=/etc/letsencrypt/live/<host>: check passes, the archive is mounted beside it."""
+    project = bake_ok(cookies, variant_context("github-org"))
+    hostname = "hub.lab.example.org"
+    live = certbot_layout(project, tmp_path / "letsencrypt", hostname)
+    parse, secrets = env_secrets().parse_env, env_secrets()
+    env_path = project / ".env"
+    secrets.write_private(env_path, secrets.set_values(env_path.read_text(), {"TLS_CERT_DIR": str(live)}))
+    assert parse(env_path.read_text())["TLS_CERT_DIR"] == str(live)
+    check = subprocess.run([sys.executable, "scripts/check.py", "nginx-container", "provided"], cwd=project,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    shown = make(project, "-s", "--no-print-directory", "--eval", "show-archive: ; @echo \"$$TLS_ARCHIVE_DIR\"", "show-archive")
+    assert shown.stdout.strip() == str(tmp_path / "letsencrypt" / "archive"), shown.stdout + shown.stderr
+    # The nginx container's view (docker-compose.yml): TLS_CERT_DIR at certs/<slug>, the archive at archive/.
+    prefix = tmp_path / "etc-nginx"
+    (prefix / "snippets").mkdir(parents=True)
+    (prefix / "jupyterhub.d").mkdir()
+    shutil.copy(project / "nginx" / "jupyterhub.conf", prefix / "jupyterhub.d" / "jupyterhub.conf")
+    shutil.copy(project / "nginx" / "tls.conf", prefix / "snippets" / f"{project.name}-tls.conf")
+    shutil.copytree(live, prefix / "certs" / project.name, symlinks=True)
+    shutil.copytree(tmp_path / "letsencrypt" / "archive", prefix / "archive")
+    (prefix / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
+        f"http {{\n  access_log off;\n  client_body_temp_path {tmp_path}/body;\n  proxy_temp_path {tmp_path}/proxy;\n"
+        "  include jupyterhub.d/*.conf;\n}\n")
+    result = require_command("nginx", "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf"))
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_names_a_certificate_link_nginx_cannot_follow(cookies, tmp_path):
+    project = bake_ok(cookies, variant_context("github-org"))
+    live = certbot_layout(project, tmp_path / "letsencrypt", "hub.lab.example.org")
+    (live / "fullchain.pem").unlink()
+    (live / "fullchain.pem").symlink_to(tmp_path / "letsencrypt" / "archive" / "hub.lab.example.org" / "fullchain1.pem")
+    secrets = env_secrets()
+    env_path = project / ".env"
+    secrets.write_private(env_path, secrets.set_values(env_path.read_text(), {"TLS_CERT_DIR": str(live)}))
+    check = subprocess.run([sys.executable, "scripts/check.py", "nginx-container", "provided"], cwd=project,
+                           capture_output=True, text=True)
+    assert check.returncode == 1
+    assert "fullchain.pem links to" in check.stderr and "nginx's container cannot see" in check.stderr
+
+
+def test_letsencrypt_server_block_serves_challenges_and_loads_certbot_files(cookies, tmp_path):
+    project = bake_ok(cookies, variant_context("letsencrypt"))
+    hostname = "hub.public.example.org"
+    live = certbot_layout(project, tmp_path / "letsencrypt", hostname)
+    conf = (project / "nginx" / "jupyterhub.conf").read_text()
+    assert f"ssl_certificate     /etc/letsencrypt/live/{hostname}/fullchain.pem;" in conf
+    assert conf.index("location ^~ /.well-known/acme-challenge/") < conf.index("return 308")
+    prefix = tmp_path / "etc-nginx"
+    (prefix / "snippets").mkdir(parents=True)
+    (prefix / "jupyterhub.d").mkdir()
+    (prefix / "jupyterhub.d" / "jupyterhub.conf").write_text(
+        conf.replace("/etc/letsencrypt/", f"{tmp_path}/letsencrypt/").replace("/var/www/acme", str(tmp_path)))
+    shutil.copy(project / "nginx" / "tls.conf", prefix / "snippets" / f"{project.name}-tls.conf")
+    (prefix / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
+        f"http {{\n  access_log off;\n  client_body_temp_path {tmp_path}/body;\n  proxy_temp_path {tmp_path}/proxy;\n"
+        "  include jupyterhub.d/*.conf;\n}\n")
+    result = require_command("nginx", "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf"))
+    assert result.returncode == 0, result.stderr
+    assert live.is_dir()
+    certs = make(project, "certs")
+    assert certs.returncode == 0 and "nothing to do" in certs.stdout
+    check = subprocess.run([sys.executable, "scripts/check.py", "nginx-container", "letsencrypt"], cwd=project,
+                           capture_output=True, text=True)
+    assert "LETSENCRYPT_EMAIL" not in check.stderr and "ACME_DIRECTORY_URL" not in check.stderr, check.stderr

@@ -50,8 +50,12 @@ def test_network_and_volume_created_once(hook_post, monkeypatch):
 
 
 def test_options_remove_unused_files(hook_post):
-    assert hook_post.unused_paths({"reverse_proxy": "host-nginx", "docker_socket_proxy": False}) == ["nginx/nginx.conf", "docker-proxy"]
-    assert hook_post.unused_paths({"reverse_proxy": "nginx-container", "docker_socket_proxy": True}) == ["scripts/host_nginx.py"]
+    assert hook_post.unused_paths({"reverse_proxy": "host-nginx", "docker_socket_proxy": False, "tls_mode": "provided"}) == [
+        "nginx/nginx.conf", "nginx/run-nginx.sh", "certbot", "docker-proxy"]
+    assert hook_post.unused_paths({"reverse_proxy": "nginx-container", "docker_socket_proxy": True, "tls_mode": "self-signed"}) == [
+        "scripts/host_nginx.py", "certbot"]
+    assert hook_post.unused_paths({"reverse_proxy": "nginx-container", "docker_socket_proxy": True, "tls_mode": "letsencrypt"}) == [
+        "scripts/host_nginx.py"]
 
 
 def test_template_source_for_local_and_remote_templates(hook_post, tmp_path, monkeypatch):

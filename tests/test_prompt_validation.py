@@ -29,11 +29,15 @@ BAD_VALUES = {
     "cpu_limit": ["", "0", "-1", "one", "1,5", "1.5.1", "0.0"],
     "docker_network": ["", "n", "-net", "net work", "net/work", "net$", "n" * 65],
     "data_volume": ["", "v", "C:", "vol:ume", "vol ume", "../vol"],
+    # Checked whenever given; required with tls_mode letsencrypt (see test below).
+    "letsencrypt_email": ["admin", "admin@", "@example.org", "admin@example", "a b@example.org",
+                          "admin@example.org;id", "$(id)@example.org", "admin@@example.org", "admin@-x.org",
+                          ".admin@example.org", "ａdmin@example.org", "admin@example.org\n"],
 }
 CHOICE_FIELDS = {
     "authenticator": ["ldap"],
     "reverse_proxy": ["traefik"],
-    "tls_mode": ["letsencrypt-magic"],
+    "tls_mode": ["letsencrypt-magic", "acme"],
 }
 
 
@@ -112,7 +116,22 @@ def test_custom_flavor_needs_an_image(cookies, capfd):
         {"admin_users": "Alice, bob-2", "allowed_users": "carol  dave"},
         {"github_allowed_organizations": "my-org, my-org:ta_team", "mem_limit": "512M", "cpu_limit": "0.5"},
         {"project_name": "Prof. O'Neil's Lab (2026)"},
+        {"tls_mode": "letsencrypt", "letsencrypt_email": "Hub.Admin+le@Lab.Example.org"},
     ],
 )
 def test_good_unusual_answers_are_accepted(cookies, context):
     bake_ok(cookies, context)
+
+
+@pytest.mark.parametrize("context, message", [
+    ({"tls_mode": "letsencrypt"}, "error: letsencrypt_email = '': required with tls_mode letsencrypt"),
+    ({"tls_mode": "letsencrypt", "letsencrypt_email": "ops@example.org", "reverse_proxy": "host-nginx"},
+     "error: tls_mode = 'letsencrypt': needs reverse_proxy nginx-container"),
+])
+def test_letsencrypt_needs_an_email_and_the_nginx_container(tmp_path, capfd, context, message):
+    with pytest.raises(FailedHookException):
+        cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(tmp_path), extra_context=context)
+    assert not any(tmp_path.iterdir())
+    err = capfd.readouterr().err
+    assert message in err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1

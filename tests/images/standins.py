@@ -14,6 +14,8 @@ built.  Recipes (one folder each beside this file):
     notebook/       quay.io/jupyter/<flavor>:<tag>   (any *-notebook flavor)
     nginx/          nginx:<version>-alpine
     socket-proxy/   haproxy:<version>-alpine
+    certbot/        certbot/certbot:v<version>
+    pebble/         jupyterhub-template/pebble:<suite>  (test peer, not pinned)
 
 They build on two shared layers: base/ (a debootstrapped Debian trixie rootfs
 plus the host's CA bundle) and python/ (Debian's python3 + venv).
@@ -61,6 +63,8 @@ SUITE = "trixie"
 ROOTFS_IMAGE = f"jupyterhub-template/debian-{SUITE}:base"
 BASE_IMAGE = f"jupyterhub-template/standin-base:{SUITE}"
 PYTHON_IMAGE = f"jupyterhub-template/standin-python:{SUITE}"
+# The ACME test server the Let's Encrypt end-to-end test talks to.
+PEBBLE_IMAGE = f"jupyterhub-template/pebble:{SUITE}"
 LABEL = "org.jupyterhub-template.standin"
 
 # Not in _pins: versions only the stand-ins need.
@@ -103,7 +107,7 @@ def pinned_refs() -> list:
     pins = load_pins()
     refs = [pins["hub_image"]]
     refs += [notebook_ref(flavor, pins) for flavor in DEFAULT_FLAVORS]
-    refs += [pins["nginx_image"], pins["socket_proxy_image"]]
+    refs += [pins["nginx_image"], pins["socket_proxy_image"], pins["certbot_image"]]
     return refs
 
 
@@ -139,6 +143,10 @@ def recipe_for(ref: str, pins: dict | None = None) -> tuple:
         return "nginx", {}
     if ref == pins["socket_proxy_image"] or name == "haproxy":
         return "socket-proxy", {}
+    if ref == pins["certbot_image"] or path == "certbot/certbot":
+        return "certbot", {}
+    if ref == PEBBLE_IMAGE:
+        return "pebble", {}
     raise StandinError(f"no stand-in recipe for {ref!r}")
 
 
@@ -362,6 +370,8 @@ _RECIPE_LAYERS = {
     "notebook": ("python",),
     "nginx": ("base",),
     "socket-proxy": ("base",),
+    "certbot": ("base",),
+    "pebble": ("base",),
 }
 
 
@@ -592,11 +602,27 @@ def _verify_socket_proxy(ref: str, pins: dict) -> str:
     return out.splitlines()[0].strip() + "; config check OK"
 
 
+def _verify_certbot(ref: str, pins: dict) -> str:
+    out = _docker_run(ref, "--version")
+    _expect(out.startswith("certbot "), f"{ref}: certbot --version printed {out!r}")
+    tools = _docker_run(ref, "-c", "import cryptography; print('ok')", extra=["--entrypoint", "python3"])
+    _expect("ok" in tools, f"{ref}: python3 with cryptography missing: {tools!r}")
+    return out.strip() + "; python3 + cryptography OK"
+
+
+def _verify_pebble(ref: str, pins: dict) -> str:
+    out = _docker_run(ref, "sh", "-c", "command -v pebble && command -v pebble-challtestsrv")
+    _expect("/pebble-challtestsrv" in out, f"{ref}: {out!r}")
+    return "pebble + pebble-challtestsrv present"
+
+
 _VERIFIERS = {
     "hub": _verify_hub,
     "notebook": _verify_notebook,
     "nginx": _verify_nginx,
     "socket-proxy": _verify_socket_proxy,
+    "certbot": _verify_certbot,
+    "pebble": _verify_pebble,
 }
 
 

@@ -1,11 +1,12 @@
 """Validate .env, the userlist and the certificates before anything starts.
 
-    python3 scripts/check.py nginx-container|host-nginx
+    python3 scripts/check.py nginx-container|host-nginx [self-signed|provided|letsencrypt]
 
 Prints one line per problem, naming what to set and where; exits 1 if any.
 Never prints a secret's value.  Stdlib only.
 """
 
+import os
 import re
 import stat
 import sys
@@ -105,24 +106,49 @@ def userlist_problems(path, values):
     return [], notes
 
 
-def cert_problems(values, reverse_proxy):
+def letsencrypt_problems(values):
+    problems = []
+    if "@" not in values.get("LETSENCRYPT_EMAIL", ""):
+        problems.append("LETSENCRYPT_EMAIL in .env is not an email address; Let's Encrypt sends expiry notices there")
+    if not values.get("ACME_DIRECTORY_URL", "").startswith("https://"):
+        problems.append("ACME_DIRECTORY_URL in .env must be an https:// ACME directory, "
+                        "e.g. https://acme-v02.api.letsencrypt.org/directory")
+    return problems
+
+
+def link_problem(cert_dir, name):
+    """nginx's container sees TLS_CERT_DIR and, for certbot's layout, ../../archive only."""
+    path = cert_dir / name
+    if not path.is_symlink():
+        return None
+    target = os.readlink(path)
+    if target.startswith("../../archive/") and not Path(os.path.normpath(cert_dir / target)).is_symlink():
+        return None
+    return (f"{path} links to {target}, which nginx's container cannot see: point TLS_CERT_DIR at a folder "
+            "holding the files themselves, or at certbot's /etc/letsencrypt/live/<host>")
+
+
+def cert_problems(values, reverse_proxy, tls_mode="self-signed"):
     if reverse_proxy != "nginx-container":
         return []
+    if tls_mode == "letsencrypt":
+        return letsencrypt_problems(values)
     cert_dir = ROOT / values.get("TLS_CERT_DIR", "./nginx/certs")
     missing = [name for name in ("fullchain.pem", "privkey.pem") if not (cert_dir / name).is_file()]
     if missing:
         return [f"{', '.join(missing)} missing in {cert_dir}: run `make certs` (self-signed) or put your certificate there"]
-    return []
+    return [problem for problem in (link_problem(cert_dir, name) for name in ("fullchain.pem", "privkey.pem")) if problem]
 
 
 def main(argv):
     reverse_proxy = argv[1] if len(argv) > 1 else "nginx-container"
+    tls_mode = argv[2] if len(argv) > 2 else "self-signed"
     problems, values = env_problems(ROOT / ".env", reverse_proxy)
     user_errors, notes = userlist_problems(ROOT / "userlist", values)
     problems += user_errors
     if values:
         problems += environment_problems(values)
-        problems += cert_problems(values, reverse_proxy)
+        problems += cert_problems(values, reverse_proxy, tls_mode)
     for note in notes:
         print(note)
     for problem in problems:
