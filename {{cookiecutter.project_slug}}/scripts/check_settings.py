@@ -6,7 +6,8 @@
 
 - every setting hub/jupyterhub_config.py reads with env(), env_flag() or env_parsed() is passed
   into the hub by docker-compose.yml, from a value documented in .env.example;
-- every ${VARIABLE} docker-compose.yml uses is documented in .env.example;
+- every ${VARIABLE} docker-compose.yml uses is documented in .env.example (or
+  derived and exported by the Makefile, like TLS_ARCHIVE_DIR);
 - every key in .env.example is read by something: docker-compose.yml, the
   Makefile or a script in scripts/;
 - a value read with internal() (fixed by this repo's own files) is in neither.
@@ -56,6 +57,13 @@ def compose_model(root=ROOT):
     return json.loads(result.stdout)
 
 
+def makefile_exports(root):
+    """Variables the Makefile derives and exports to `docker compose` (`export NAME = ...`)."""
+    makefile = root / "Makefile"
+    text = makefile.read_text(encoding="utf-8") if makefile.is_file() else ""
+    return set(re.findall(r"^export ([A-Za-z_][A-Za-z0-9_]*)\s*:?=", text, re.MULTILINE))
+
+
 def references(value):
     return set(VARIABLE_REFERENCE.findall(json.dumps(value)))
 
@@ -68,7 +76,7 @@ def read_elsewhere(root, key):
                for path in files)
 
 
-def problems(reads, documented, compose):
+def problems(reads, documented, compose, exported=frozenset()):
     """Every broken rule of the contract, as one line each."""
     found = []
     hub_environment = compose["services"]["hub"].get("environment") or {}
@@ -81,7 +89,7 @@ def problems(reads, documented, compose):
             found.append(f"{name} is read by hub/jupyterhub_config.py but docker-compose.yml does not pass it to the hub")
         elif not references(hub_environment[name]) & documented:
             found.append(f"{name} is passed to the hub without a value from .env (add it to .env.example)")
-    for name in sorted(used_by_compose - documented):
+    for name in sorted(used_by_compose - documented - exported):
         found.append("docker-compose.yml uses ${" + name + "}, which .env.example does not document")
     return found
 
@@ -95,7 +103,7 @@ def check(root=ROOT):
     reads = config_reads((root / "hub" / "jupyterhub_config.py").read_text(encoding="utf-8"))
     documented = set(documented_keys((root / ".env.example").read_text(encoding="utf-8")))
     compose = compose_model(root)
-    found = problems(reads, documented, compose)
+    found = problems(reads, documented, compose, makefile_exports(root))
     found += [f"{key} is in .env.example but nothing reads it (docker-compose.yml, Makefile, scripts/)"
               for key in unread_keys(root, documented, compose)]
     return found
