@@ -23,6 +23,7 @@ CHOICES = {
     },
     "tls_mode": {"self-signed", "provided"},
     "reverse_proxy": {"nginx-container", "host-nginx"},
+    "database": {"sqlite", "postgresql"},
 }
 BOOLEANS = ("admins_can_access_servers", "docker_socket_proxy")
 

@@ -36,6 +36,7 @@ def compose_environment(project, **overrides):
         "CULL_IDLE_TIMEOUT": values["CULL_IDLE_TIMEOUT"],
         "USER_CONTAINER_PREFIX": values["USER_CONTAINER_PREFIX"],
         "USER_VOLUME_PREFIX": values["USER_VOLUME_PREFIX"],
+        "DATABASE_URL": values["DATABASE_URL"],
         "JUPYTERHUB_USERLIST": str(project / "userlist"),
     }
     environment.update(overrides)

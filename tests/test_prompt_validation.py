@@ -34,6 +34,7 @@ CHOICE_FIELDS = {
     "authenticator": ["ldap"],
     "reverse_proxy": ["traefik"],
     "tls_mode": ["letsencrypt-magic"],
+    "database": ["mysql"],
 }
 
 
