@@ -10,7 +10,7 @@ from test_hub_config import load_config
 def test_postgresql_variant_wires_hub_and_database(cookies):
     project = bake_ok(cookies, variant_context("postgresql"))
     values = env_secrets().parse_env((project / ".env").read_text())
-    assert values["DATABASE_URL"] == "postgresql://jupyterhub@db:5432/jupyterhub", "no password in the URL"
+    assert values["DATABASE_URL"] == "postgresql+psycopg2://jupyterhub@db:5432/jupyterhub", "no password in the URL"
     assert len(values["POSTGRES_PASSWORD"]) == 48
     assert values["DB_VOLUME"] == "jupyterhub-data-postgres"
     assert values["POSTGRES_IMAGE"] == pins()["postgres_image"]
@@ -19,7 +19,7 @@ def test_postgresql_variant_wires_hub_and_database(cookies):
     compose = (project / "docker-compose.yml").read_text()
     assert "PGPASSWORD: ${POSTGRES_PASSWORD:?run make secrets}" in compose
     assert "condition: service_healthy" in compose.split("\n  db:\n")[0], "the hub waits for a healthy database"
-    assert load_config(project)["db_url"] == "postgresql://jupyterhub@db:5432/jupyterhub"
+    assert load_config(project)["db_url"] == "postgresql+psycopg2://jupyterhub@db:5432/jupyterhub"
 
 
 def test_sqlite_default_has_no_postgres_settings(cookies):

@@ -36,7 +36,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+# Beside this file, on the host and in the helper container alike.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from env_secrets import parse_env  # noqa: E402
 
 FORMAT = 1
