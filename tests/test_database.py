@@ -54,3 +54,13 @@ def test_post_gen_hook_creates_the_database_volume(hook_post):
     answers = {"docker_network": "net", "data_volume": "hub-data", "database": "postgresql"}
     assert hook_post.docker_objects(answers) == [("network", "net"), ("volume", "hub-data"), ("volume", "hub-data-postgres")]
     assert hook_post.docker_objects({**answers, "database": "sqlite"}) == [("network", "net"), ("volume", "hub-data")]
+
+
+def test_make_secrets_adds_a_secret_new_in_env_example(cookies):
+    """An older .env without POSTGRES_PASSWORD gets one from `make secrets`, as .env.example lists it."""
+    project = bake_ok(cookies, variant_context("postgresql"))
+    path = project / ".env"
+    path.write_text("\n".join(line for line in path.read_text().splitlines() if not line.startswith("POSTGRES_PASSWORD=")) + "\n")
+    result = subprocess.run([sys.executable, "scripts/env_secrets.py", "ensure"], cwd=project, capture_output=True, text=True)
+    assert result.stdout.strip() == ".env: generated POSTGRES_PASSWORD"
+    assert len(env_secrets().parse_env(path.read_text())["POSTGRES_PASSWORD"]) == 48

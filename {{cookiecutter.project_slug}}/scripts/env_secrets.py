@@ -68,10 +68,12 @@ def ensure_env(env_path, example_path, rotate=False, extra=None):
     text = env_path.read_text(encoding="utf-8") if env_path.exists() else example_path.read_text(encoding="utf-8")
     current = parse_env(text)
     updates = dict(extra or {})
-    # Only the secrets this deployment's .env.example lists (POSTGRES_PASSWORD only with PostgreSQL).
+    # Only the secrets this deployment uses (POSTGRES_PASSWORD only with PostgreSQL): those
+    # in .env or .env.example, so a key new in .env.example is added to an existing .env.
+    listed = set(current) | (set(parse_env(example_path.read_text(encoding="utf-8"))) if example_path.exists() else set())
     generated = [
         key for key in GENERATED_SECRETS
-        if key in current and (not current[key] or (rotate and key not in KEPT_ON_ROTATE))
+        if key in listed and (not current.get(key) or (rotate and key not in KEPT_ON_ROTATE))
     ]
     for key in generated:
         updates[key] = GENERATED_SECRETS[key]()
