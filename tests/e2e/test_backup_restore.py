@@ -324,6 +324,7 @@ def test_force_restore_replaces_a_live_site(stack, users):
         pytest.skip("run once, on the SQLite stack; PostgreSQL's restore path is the fresh copy above")
     restored, archive = stack["restored"], stack["archive"]
     alice = restored.login("alice")
+    start_server(restored, alice, "alice")
     put_file(restored, alice, "alice", "persist.txt", b"changed after the backup\n")
     result = make_restore(restored, f"FILE={archive}", "FORCE=1", check=True)
     assert "up: JupyterHub is at" in result.stdout
