@@ -180,13 +180,28 @@ def ensure_docker_object(kind, name):
     return "created"
 
 
+def database_volume(answers):
+    """The PostgreSQL service's external volume (DB_VOLUME in .env), or None with SQLite."""
+    if answers.get("database") == "postgresql":
+        return answers["data_volume"] + "-postgres"
+    return None
+
+
+def docker_objects(answers):
+    """(kind, name) of the external network and volumes the stack needs."""
+    objects = [("network", answers["docker_network"]), ("volume", answers["data_volume"])]
+    if database_volume(answers):
+        objects.append(("volume", database_volume(answers)))
+    return objects
+
+
 def prepare_docker(answers):
-    """Create the network and the data volume; returns lines for the summary."""
+    """Create the network and the volumes; returns lines for the summary."""
     reason = docker_unavailable_reason()
     if reason:
         return [f"Docker: skipped ({reason}); run `make network volumes` later"]
     lines = []
-    for kind, name in (("network", answers["docker_network"]), ("volume", answers["data_volume"])):
+    for kind, name in docker_objects(answers):
         try:
             lines.append(f"Docker {kind} {name}: {ensure_docker_object(kind, name)}")
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as error:

@@ -38,6 +38,7 @@ CHOICE_FIELDS = {
     "authenticator": ["ldap"],
     "reverse_proxy": ["traefik"],
     "tls_mode": ["letsencrypt-magic", "acme"],
+    "database": ["mysql"],
 }
 
 

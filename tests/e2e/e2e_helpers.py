@@ -208,16 +208,28 @@ def docker_names(kind):
     return set(result.stdout.split())
 
 
-def remove_leftovers(network, volume, user_volume_prefix):
-    """Remove what an earlier run left: containers on the network, the data volume,
-    this site's user volumes (named <prefix>-<user>) and the network."""
-    containers = run(["docker", "ps", "-aq", "--filter", f"network={network}"], check=False).stdout.split()
+def compose_project(context):
+    """The Compose project name a context generates (cookiecutter.json's project_slug rule)."""
+    from slugify import slugify
+
+    return context.get("project_slug") or slugify(context["project_name"], max_length=48) + "-deploy"
+
+
+def remove_leftovers(project, network, volume, user_volume_prefix):
+    """Remove everything of one site that a run may leave: the Compose project's containers,
+    volumes and networks (<project>_*), containers on the user network, the data volume and
+    volumes named after it (<volume>-postgres), the user volumes (<prefix>-<user>), the network."""
+    containers = set()
+    for selector in (f"network={network}", f"label=com.docker.compose.project={project}"):
+        containers |= set(run(["docker", "ps", "-aq", "--filter", selector], check=False).stdout.split())
     if containers:
-        run(["docker", "rm", "-f", *containers], check=False)
+        run(["docker", "rm", "-f", *sorted(containers)], check=False)
     for name in docker_names("volume"):
-        if name == volume or name.startswith(f"{user_volume_prefix}-"):
+        if name == volume or name.startswith((f"{volume}-", f"{user_volume_prefix}-", f"{project}_")):
             run(["docker", "volume", "rm", "-f", name], check=False)
-    run(["docker", "network", "rm", network], check=False)
+    for name in docker_names("network"):
+        if name == network or name.startswith(f"{project}_"):
+            run(["docker", "network", "rm", name], check=False)
 
 
 @pytest.fixture(scope="session")
@@ -266,36 +278,36 @@ def site_lifecycle(tmp_path_factory, phase_times, name, context, env=None, image
     Stand-in images, leftovers of an earlier run removed, generation (post-gen
     hook on the live engine), `env` written to .env, `before_up(site)`, then
     `make network volumes certs` and `make up`; after the tests: logs, `make
-    down`, and every container, volume and network of the site removed.
+    down`, and every container, volume and network of the site removed (also
+    when a step before the tests failed).
     Phase times go to build/e2e-phases.json under `name`.
     """
     started = time.monotonic()
     ensure_stand_ins(*images)
     phase_times[f"{name}_images"] = round(time.monotonic() - started, 1)
-    user_volume_prefix = (env or {}).get("USER_VOLUME_PREFIX", "jupyterhub-user")
-    network, volume = context["docker_network"], context["data_volume"]
-    remove_leftovers(network, volume, user_volume_prefix)
-    started = time.monotonic()
-    site = generate(tmp_path_factory.mktemp(f"e2e-{name}"), context)
-    if env:
-        set_env(site, **env)
-    if before_up:
-        before_up(site)
-    site.make("network", "volumes", "certs")
-    phase_times[f"{name}_generate"] = round(time.monotonic() - started, 1)
-    started = time.monotonic()
+    leftovers = (compose_project(context), context["docker_network"], context["data_volume"],
+                 (env or {}).get("USER_VOLUME_PREFIX", "jupyterhub-user"))
+    remove_leftovers(*leftovers)
+    site = None
     try:
+        started = time.monotonic()
+        site = generate(tmp_path_factory.mktemp(f"e2e-{name}"), context)
+        if env:
+            set_env(site, **env)
+        if before_up:
+            before_up(site)
+        site.make("network", "volumes", "certs")
+        phase_times[f"{name}_generate"] = round(time.monotonic() - started, 1)
+        started = time.monotonic()
         site.make("up")
-    except AssertionError:
-        print(site.logs())
-        raise
-    phase_times[f"{name}_make_up"] = round(time.monotonic() - started, 1)
-    try:
+        phase_times[f"{name}_make_up"] = round(time.monotonic() - started, 1)
         yield site
     finally:
-        print(site.logs())
-        site.compose("down", check=False)
-        remove_leftovers(network, volume, user_volume_prefix)
+        # Also when generation or `make up` failed: the next scenario starts clean.
+        if site is not None:
+            print(site.logs())
+            site.compose("down", check=False)
+        remove_leftovers(*leftovers)
 
 
 @pytest.fixture(scope="session")

@@ -122,12 +122,8 @@ def site(tmp_path_factory, phase_times, pebble):
     env = {"ACME_DIRECTORY_URL": pebble["directory"], "CERT_CHECK_SECONDS": "2",
            "USER_CONTAINER_PREFIX": "jh-e2e-le", "USER_VOLUME_PREFIX": "jh-e2e-le-user"}
     pins = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())["_pins"]
-    try:
-        yield from site_lifecycle(tmp_path_factory, phase_times, "letsencrypt", context, env=env,
-                                  images=[pins["certbot_image"]], before_up=trust_pebble)
-    finally:
-        for suffix in ("letsencrypt", "acme-webroot"):
-            run(["docker", "volume", "rm", "-f", f"{PROJECT}_{suffix}"], check=False)
+    yield from site_lifecycle(tmp_path_factory, phase_times, "letsencrypt", context, env=env,
+                              images=[pins["certbot_image"]], before_up=trust_pebble)
 
 
 def pebble_root(pebble):

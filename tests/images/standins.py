@@ -16,6 +16,7 @@ built.  Recipes (one folder each beside this file):
     socket-proxy/   haproxy:<version>-alpine
     certbot/        certbot/certbot:v<version>
     pebble/         jupyterhub-template/pebble:<suite>  (test peer, not pinned)
+    postgres/       postgres:<version>-alpine
 
 They build on two shared layers: base/ (a debootstrapped Debian trixie rootfs
 plus the host's CA bundle) and python/ (Debian's python3 + venv).
@@ -103,11 +104,11 @@ def notebook_ref(flavor: str, pins: dict | None = None) -> str:
 
 
 def pinned_refs() -> list:
-    """Every image reference the pins produce: hub, notebooks, nginx, socket proxy."""
+    """Every image reference the pins produce: hub, notebooks, nginx, socket proxy, PostgreSQL."""
     pins = load_pins()
     refs = [pins["hub_image"]]
     refs += [notebook_ref(flavor, pins) for flavor in DEFAULT_FLAVORS]
-    refs += [pins["nginx_image"], pins["socket_proxy_image"], pins["certbot_image"]]
+    refs += [pins["nginx_image"], pins["socket_proxy_image"], pins["certbot_image"], pins["postgres_image"]]
     return refs
 
 
@@ -147,6 +148,8 @@ def recipe_for(ref: str, pins: dict | None = None) -> tuple:
         return "certbot", {}
     if ref == PEBBLE_IMAGE:
         return "pebble", {}
+    if ref == pins["postgres_image"] or name == "postgres":
+        return "postgres", {}
     raise StandinError(f"no stand-in recipe for {ref!r}")
 
 
@@ -372,6 +375,7 @@ _RECIPE_LAYERS = {
     "socket-proxy": ("base",),
     "certbot": ("base",),
     "pebble": ("base",),
+    "postgres": ("base",),
 }
 
 
@@ -614,6 +618,15 @@ def _verify_pebble(ref: str, pins: dict) -> str:
     out = _docker_run(ref, "sh", "-c", "command -v pebble && command -v pebble-challtestsrv")
     _expect("/pebble-challtestsrv" in out, f"{ref}: {out!r}")
     return "pebble + pebble-challtestsrv present"
+def _verify_postgres(ref: str, pins: dict) -> str:
+    out = _docker_run(ref, "sh", "-c", "postgres --version && id postgres && command -v pg_dump psql pg_isready")
+    _expect("PostgreSQL" in out and "uid=70(postgres) gid=70(postgres)" in out, f"{ref}: {out!r}")
+    extra = ["-e", "POSTGRES_PASSWORD=standin-verify", "-e", "POSTGRES_USER=verify", "-e", "POSTGRES_DB=verifydb"]
+    with _container(ref, extra=extra) as name:
+        _wait_exec(name, ["pg_isready", "--host=127.0.0.1", "--username=verify", "--dbname=verifydb"], 90)
+        answer = _wait_exec(name, ["sh", "-c", "PGPASSWORD=standin-verify psql -h 127.0.0.1 -U verify -d verifydb -tAc 'select 6*7'"])
+    _expect(answer.strip() == "42", f"{ref}: psql over TCP with the password printed {answer!r}")
+    return out.splitlines()[0].strip() + "; init from POSTGRES_* env, pg_isready, password login over TCP OK"
 
 
 _VERIFIERS = {
@@ -623,6 +636,7 @@ _VERIFIERS = {
     "socket-proxy": _verify_socket_proxy,
     "certbot": _verify_certbot,
     "pebble": _verify_pebble,
+    "postgres": _verify_postgres,
 }
 
 

@@ -61,7 +61,8 @@ c.JupyterHub.hub_port = 8081
 c.JupyterHub.hub_connect_ip = internal("HUB_CONNECT_HOST", "jupyterhub")
 
 # --- Persistent state on the data volume ------------------------------------
-c.JupyterHub.db_url = f"sqlite:///{DATA_DIR}/jupyterhub.sqlite"
+# SQLite on the data volume, or the PostgreSQL service (DATABASE_URL in .env).
+c.JupyterHub.db_url = env("DATABASE_URL", f"sqlite:///{DATA_DIR}/jupyterhub.sqlite")
 c.JupyterHub.cookie_secret_file = f"{DATA_DIR}/jupyterhub_cookie_secret"
 # User servers keep running while the hub restarts or upgrades.
 c.JupyterHub.cleanup_servers = False

@@ -28,7 +28,8 @@ from environments import (  # noqa: E402
 from userlist import UserlistError, read_userlist  # noqa: E402
 
 PLACEHOLDER = "CHANGE_ME"
-REQUIRED = ["PUBLIC_HOSTNAME", "DOCKER_NETWORK", "DATA_VOLUME", "JUPYTERHUB_IMAGE", "NOTEBOOK_IMAGE"]
+REQUIRED = ["PUBLIC_HOSTNAME", "DOCKER_NETWORK", "DATA_VOLUME", "JUPYTERHUB_IMAGE", "NOTEBOOK_IMAGE", "DATABASE_URL"]
+POSTGRES_REQUIRED = ["POSTGRES_PASSWORD", "DB_VOLUME", "POSTGRES_IMAGE"]
 
 
 def github_problems(values):
@@ -55,6 +56,9 @@ def env_problems(env_path, reverse_proxy):
         problems.append(f".env is readable by others (mode {mode:o}); run `chmod 600 .env`")
     values = parse_env(env_path.read_text(encoding="utf-8"))
     problems += [f"{key} is empty in .env" for key in REQUIRED if not values.get(key)]
+    if values.get("DATABASE_URL", "").startswith("postgresql"):
+        problems += [f"{key} is empty in .env" + (": run `make secrets`" if key == "POSTGRES_PASSWORD" else "")
+                     for key in POSTGRES_REQUIRED if not values.get(key)]
     if reverse_proxy == "nginx-container" and not values.get("NGINX_IMAGE"):
         problems.append("NGINX_IMAGE is empty in .env")
     if not re.fullmatch(r"[0-9a-f]{64}", values.get("CONFIGPROXY_AUTH_TOKEN", "")):

@@ -1,7 +1,7 @@
 """Create `.env` from `.env.example` and fill in its generated secrets.
 
     python3 scripts/env_secrets.py ensure   # create .env if missing; fill empty secrets
-    python3 scripts/env_secrets.py rotate   # replace every generated secret
+    python3 scripts/env_secrets.py rotate   # replace the generated secrets (not POSTGRES_PASSWORD)
 
 Never prints a secret.  `.env` is kept at mode 600.  Stdlib only: the template's
 post-generation hook uses it too.
@@ -18,7 +18,11 @@ GENERATED_SECRETS = {
     "CONFIGPROXY_AUTH_TOKEN": lambda: secrets.token_hex(32),
     "TRIAL_PASSWORD": lambda: secrets.token_urlsafe(18),
     "TRIAL_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(32),
+    "POSTGRES_PASSWORD": lambda: secrets.token_hex(24),
 }
+# PostgreSQL stores its password when the database volume is first initialised;
+# a new one in .env alone would lock the hub out, so rotation keeps it.
+KEPT_ON_ROTATE = {"POSTGRES_PASSWORD"}
 ASSIGNMENT = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$")
 
 
@@ -64,7 +68,13 @@ def ensure_env(env_path, example_path, rotate=False, extra=None):
     text = env_path.read_text(encoding="utf-8") if env_path.exists() else example_path.read_text(encoding="utf-8")
     current = parse_env(text)
     updates = dict(extra or {})
-    generated = [key for key in GENERATED_SECRETS if rotate or not current.get(key)]
+    # Only the secrets this deployment uses (POSTGRES_PASSWORD only with PostgreSQL): those
+    # in .env or .env.example, so a key new in .env.example is added to an existing .env.
+    listed = set(current) | (set(parse_env(example_path.read_text(encoding="utf-8"))) if example_path.exists() else set())
+    generated = [
+        key for key in GENERATED_SECRETS
+        if key in listed and (not current.get(key) or (rotate and key not in KEPT_ON_ROTATE))
+    ]
     for key in generated:
         updates[key] = GENERATED_SECRETS[key]()
     write_private(env_path, set_values(text, updates))
