@@ -11,10 +11,12 @@ PEBBLE_VA_ALWAYS_VALID.
 
 import ipaddress
 import json
+import re
 import shutil
 import socket
 import ssl
 import subprocess
+import tarfile
 import threading
 import time
 
@@ -217,6 +219,23 @@ def test_forced_renewal_is_served_without_restart_or_failed_requests(site, pebbl
     assert failures == []
     assert run(["docker", "inspect", "-f", "{{.State.StartedAt}}", f"{PROJECT}-nginx-1"]).stdout == nginx_started
     wait_until(lambda: reloads(site) > reloads_before, 30, "nginx logging its reload")
+
+
+def test_backup_keeps_certbot_state_and_restore_serves_the_same_certificate(site, pebble):
+    """`make backup` takes certbot's volume along; `make restore FORCE=1` brings it back and
+    nginx serves the very same certificate, with no new issuance (Let's Encrypt rate limits)."""
+    root = pebble_root(pebble)
+    before = served_certificate(root)
+    backup = site.make("backup", timeout=600)
+    archive = re.search(r"backup: wrote (\S+\.tar) ", backup.stdout).group(1)
+    with tarfile.open(site.path / archive) as tar:
+        assert "volumes/letsencrypt.tar" in tar.getnames()
+    # Lose certbot's state: without the restore, certbot would fetch a new certificate.
+    site.make("down")
+    run(["docker", "volume", "rm", f"{PROJECT}_letsencrypt"])
+    site.make("restore", f"FILE={archive}", "FORCE=1", timeout=900)
+    after = wait_until(lambda: served_certificate(root), 120, "nginx serving after the restore")
+    assert after.serial_number == before.serial_number, "the restored certificate, not a new one"
 
 
 def test_certbot_live_folder_works_as_tls_cert_dir(site, tmp_path):

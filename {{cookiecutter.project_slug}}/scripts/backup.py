@@ -12,6 +12,9 @@ An archive is one tar file (mode 600: it holds every secret of the site):
                                         SQLite, a copy made with SQLite's backup API
     database/postgres.sql               with PostgreSQL: pg_dump of the hub database
     volumes/users/<volume>.tar          every user volume (USER_VOLUME_PREFIX-*)
+    volumes/letsencrypt.tar             with tls_mode letsencrypt: certbot's account,
+                                        keys and certificates (Let's Encrypt limits
+                                        how often one name gets a new certificate)
     manifest.json                       sha256 and size of each member, and the
                                         deployment's identity (Compose project, data
                                         volume, user volume prefix, database)
@@ -45,6 +48,7 @@ MANIFEST = "manifest.json"
 DATA_MEMBER = "volumes/data.tar"
 POSTGRES_MEMBER = "database/postgres.sql"
 USER_VOLUME_DIR = "volumes/users/"
+LETSENCRYPT_MEMBER = "volumes/letsencrypt.tar"
 CERT_FOLDERS = {"certs/tls/": None, "certs/test-ca/": "nginx/test-ca"}  # None: TLS_CERT_DIR
 SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
 CHUNK = 1024 * 1024
@@ -361,6 +365,10 @@ def backup(root, backup_dir, out=sys.stdout):
                 writer.add_stream(USER_VOLUME_DIR + volume + ".tar",
                                   helper_command(image, volume, "export-volume", "/volume", read_only=True),
                                   Progress(f"backup: volume {volume}", volume_total(image, volume), out))
+            certbot = letsencrypt_volume(site["compose_project"])
+            if volume_exists(certbot):
+                writer.add_stream(LETSENCRYPT_MEMBER, helper_command(image, certbot, "export-volume", "/volume", read_only=True),
+                                  Progress(f"backup: volume {certbot}", volume_total(image, certbot), out))
             writer.add_manifest(site)
         os.replace(partial, final)
     except BaseException:
@@ -440,10 +448,15 @@ def stop_site(site, values):
         docker("rm", "-f", *containers, check=False)
 
 
-def fresh_volume(name):
+def letsencrypt_volume(project):
+    """certbot's volume, which Compose names <project>_letsencrypt (letsencrypt mode only)."""
+    return f"{project}_letsencrypt"
+
+
+def fresh_volume(name, labels=()):
     if volume_exists(name):
         docker("volume", "rm", name)
-    docker("volume", "create", name)
+    docker("volume", "create", *[argument for label in labels for argument in ("--label", label)], name)
 
 
 def write_file(path, data, mode):
@@ -545,6 +558,11 @@ def replace_site(root, path, manifest, values, running_values, out):
         for volume, name in volumes.items():
             fresh_volume(volume)
             import_stream(image, volume, tar, tar.getmember(name), f"restore: volume {volume}", out)
+        if LETSENCRYPT_MEMBER in manifest["members"]:
+            # Labelled as Compose labels the volumes it creates, so `make up` adopts it as its own.
+            certbot = letsencrypt_volume(site["compose_project"])
+            fresh_volume(certbot, [f"com.docker.compose.project={site['compose_project']}", "com.docker.compose.volume=letsencrypt"])
+            import_stream(image, certbot, tar, tar.getmember(LETSENCRYPT_MEMBER), f"restore: volume {certbot}", out)
         if site["database"] == "postgresql":
             fresh_volume(values["DB_VOLUME"])
             restore_postgres(root, tar, tar.getmember(POSTGRES_MEMBER), out)
