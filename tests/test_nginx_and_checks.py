@@ -146,6 +146,16 @@ def certbot_layout(project, root, hostname):
     return live
 
 
+def assert_nginx_accepts(prefix, tmp_path):
+    """`nginx -t` on the host's nginx, with prefix/jupyterhub.d/*.conf inside a minimal http block."""
+    (prefix / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
+        f"http {{\n  access_log off;\n  client_body_temp_path {tmp_path}/body;\n  proxy_temp_path {tmp_path}/proxy;\n"
+        "  include jupyterhub.d/*.conf;\n}\n")
+    result = require_command("nginx", "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf"))
+    assert result.returncode == 0, result.stderr
+
+
 def test_certbot_live_folder_as_tls_cert_dir(cookies, tmp_path):
     """The README's TLS_CERT_DIR=/etc/letsencrypt/live/<host>: check passes, the archive is mounted beside it."""
     project = bake_ok(cookies, variant_context("github-org"))
@@ -168,12 +178,7 @@ def test_certbot_live_folder_as_tls_cert_dir(cookies, tmp_path):
     shutil.copy(project / "nginx" / "tls.conf", prefix / "snippets" / f"{project.name}-tls.conf")
     shutil.copytree(live, prefix / "certs" / project.name, symlinks=True)
     shutil.copytree(tmp_path / "letsencrypt" / "archive", prefix / "archive")
-    (prefix / "nginx.conf").write_text(
-        f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
-        f"http {{\n  access_log off;\n  client_body_temp_path {tmp_path}/body;\n  proxy_temp_path {tmp_path}/proxy;\n"
-        "  include jupyterhub.d/*.conf;\n}\n")
-    result = require_command("nginx", "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf"))
-    assert result.returncode == 0, result.stderr
+    assert_nginx_accepts(prefix, tmp_path)
 
 
 def test_check_names_a_certificate_link_nginx_cannot_follow(cookies, tmp_path):
@@ -203,12 +208,7 @@ def test_letsencrypt_server_block_serves_challenges_and_loads_certbot_files(cook
     (prefix / "jupyterhub.d" / "jupyterhub.conf").write_text(
         conf.replace("/etc/letsencrypt/", f"{tmp_path}/letsencrypt/").replace("/var/www/acme", str(tmp_path)))
     shutil.copy(project / "nginx" / "tls.conf", prefix / "snippets" / f"{project.name}-tls.conf")
-    (prefix / "nginx.conf").write_text(
-        f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
-        f"http {{\n  access_log off;\n  client_body_temp_path {tmp_path}/body;\n  proxy_temp_path {tmp_path}/proxy;\n"
-        "  include jupyterhub.d/*.conf;\n}\n")
-    result = require_command("nginx", "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf"))
-    assert result.returncode == 0, result.stderr
+    assert_nginx_accepts(prefix, tmp_path)
     assert live.is_dir()
     certs = make(project, "certs")
     assert certs.returncode == 0 and "nothing to do" in certs.stdout

@@ -485,9 +485,9 @@ def restore_files(tar, root, values):
         write_file(target, data, member.mode & 0o777)
 
 
-def import_stream(image, volume, tar, member, label, out):
-    process = subprocess.Popen(helper_command(image, volume, "import-volume", "/volume", stdin=True),
-                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def pipe_member(command, tar, member, label, out, failure):
+    """Stream one archive member into `command`'s standard input, with progress."""
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     progress = Progress(label, member.size, out)
     with tar.extractfile(member) as handle:
         for chunk in iter(lambda: handle.read(CHUNK), b""):
@@ -496,8 +496,13 @@ def import_stream(image, volume, tar, member, label, out):
     process.stdin.close()
     error = process.stderr.read().decode(errors="replace")
     if process.wait() != 0:
-        raise BackupError(f"restoring {volume} failed: {error.strip()[-300:]}")
+        raise BackupError(f"{failure}: {error.strip()[-300:]}")
     progress.finish()
+
+
+def import_stream(image, volume, tar, member, label, out):
+    pipe_member(helper_command(image, volume, "import-volume", "/volume", stdin=True), tar, member, label, out,
+                f"restoring {volume} failed")
 
 
 def restore_postgres(root, tar, member, out):
@@ -505,17 +510,7 @@ def restore_postgres(root, tar, member, out):
     command = ["docker", "compose", "--project-directory", str(root), "exec", "-T", "db",
                "psql", "--quiet", "--username=jupyterhub", "--dbname=jupyterhub", "--single-transaction",
                "--set=ON_ERROR_STOP=1", "--output=/dev/null"]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    progress = Progress("restore: database (psql)", member.size, out)
-    with tar.extractfile(member) as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            process.stdin.write(chunk)
-            progress.update(len(chunk))
-    process.stdin.close()
-    error = process.stderr.read().decode(errors="replace")
-    if process.wait() != 0:
-        raise BackupError(f"loading the database dump failed: {error.strip()[-300:]}")
-    progress.finish()
+    pipe_member(command, tar, member, "restore: database (psql)", out, "loading the database dump failed")
 
 
 def check_restore(root, path, force):
