@@ -70,6 +70,7 @@ def main(path, username, user_options=None):
             "cpu_limit": spawner.cpu_limit,
             "remove": spawner.remove,
             "start_timeout": spawner.start_timeout,
+            "queue_width": getattr(spawner, "queue_width", None),
             "http_timeout": spawner.http_timeout,
             "extra_host_config": spawner.extra_host_config,
             "cmd": spawner.cmd,

@@ -83,7 +83,8 @@ def test_local_trial_defaults(cookies):
     assert config["allow_named_servers"] is False
     assert config["hub_connect_ip"] == "jupyterhub"
     spawner = config["spawner"]
-    assert spawner["class"] == "dockerspawner.dockerspawner.DockerSpawner"
+    assert spawner["class"] == "spawn_queue.QueuedDockerSpawner"
+    assert spawner["queue_width"] == 0, "default: one more than the host's CPUs"
     assert spawner["network_name"] == "jupyterhub-network"
     assert spawner["use_internal_ip"] is True
     assert spawner["volumes"] == {"jupyterhub-user-{username}": "/home/jovyan/work"}
@@ -113,6 +114,13 @@ def test_github_enterprise_url_and_custom_port(cookies):
     config = load_config(project, GITHUB_URL="http://github.test:8080")
     assert config["github_url"] == "http://github.test:8080"
     assert config["oauth_callback_url"] == "https://hub.example.org:8443/hub/oauth_callback"
+
+
+def test_spawn_queue_width_from_env(cookies):
+    project = bake_ok(cookies, {"authenticator": "local-trial"})
+    config = load_config(project, SPAWN_QUEUE_WIDTH="3")
+    assert_no_config_warnings(config)
+    assert config["spawner"]["queue_width"] == 3
 
 
 def test_a_second_deployment_on_the_host_gets_its_own_names(cookies):

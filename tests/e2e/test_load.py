@@ -1,11 +1,13 @@
 """Twenty users start their servers at the same moment; all must come up and answer.
 
 A class at 9:00 on a small host: with stock 30 s spawner timeouts, 2 of 20
-servers failed on this 2-core machine.  Writes the spawn times to
+servers failed on this 2-core machine.  The hub's spawn queue (hub/spawn_queue.py)
+admits starts in order, so users admitted first must be ready first.  Writes the spawn times to
 build/e2e-load.json (`make bench` prints them).
 """
 
 import json
+import re
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +21,47 @@ def api(token, cafile):
     session = new_session(cafile)
     session.headers["Authorization"] = f"token {token}"
     return session
+
+
+def progress_messages(hub, name, count=3):
+    """The first `count` messages of a pending spawn's progress stream (what the spawn page shows)."""
+    messages = []
+    with hub.get(f"{PUBLIC_URL}/hub/api/users/{name}/server/progress", stream=True, timeout=30) as stream:
+        for line in stream.iter_lines(decode_unicode=True):
+            if line and line.startswith("data:"):
+                messages.append(json.loads(line[len("data:"):]).get("message", ""))
+                if len(messages) >= count:
+                    break
+    return messages
+
+
+def place_in_line(hub):
+    """A waiting user's spawn page tells them their place: the first queued user found."""
+    for name in reversed(USERS):
+        message = next((text for text in progress_messages(hub, name) if text.startswith("Waiting to start:")), None)
+        if message:
+            return message
+    raise AssertionError("no waiting user was shown a place in the queue")
+
+
+def admission_order(deployment):
+    """The order the hub's spawn queue admitted the load users, from its log lines."""
+    logs = deployment.compose("logs", "--no-color", "hub").stdout
+    order = re.findall(r"spawn queue: (load-[0-9]+) admitted after", logs)
+    assert sorted(order) == sorted(USERS), f"every start passes the queue once: {order}"
+    return order
+
+
+def assert_ready_in_admission_order(order, ready_at):
+    """Users admitted first are ready first: the ranks agree (Spearman's rho), and everyone
+    in the first quarter admitted is ready before anyone in the last quarter."""
+    ready_rank = {name: rank for rank, name in enumerate(sorted(order, key=ready_at.get))}
+    n = len(order)
+    rho = 1 - 6 * sum((rank - ready_rank[name]) ** 2 for rank, name in enumerate(order)) / (n * (n * n - 1))
+    quarter = n // 4
+    assert max(ready_at[name] for name in order[:quarter]) < min(ready_at[name] for name in order[-quarter:]), \
+        "the first admitted are ready before the last admitted"
+    assert rho >= 0.7, f"readiness follows admission order only weakly (rho {rho:.2f})"
 
 
 def test_twenty_simultaneous_spawns(deployment, phase_times):
@@ -41,7 +84,9 @@ def test_twenty_simultaneous_spawns(deployment, phase_times):
         statuses = list(pool.map(start, USERS))
     assert all(status in (201, 202) for status in statuses), statuses
 
+    waiting_message = place_in_line(hub)
     ready_at = {}
+    figures_by_admission = []
 
     def all_ready():
         users = {user["name"]: user for user in hub.get(f"{PUBLIC_URL}/hub/api/users?state=active", timeout=60).json()}
@@ -59,12 +104,17 @@ def test_twenty_simultaneous_spawns(deployment, phase_times):
         for name in USERS:
             status = hub.get(f"{PUBLIC_URL}/user/{name}/api/kernelspecs", timeout=60)
             assert status.status_code == 200 and "python3" in status.json()["kernelspecs"], (name, status.status_code)
+        order = admission_order(deployment)
+        figures_by_admission.extend(round(ready_at[name] - requested[name], 1) for name in order)
+        assert_ready_in_admission_order(order, ready_at)
+        assert re.fullmatch(r"Waiting to start: [0-9]+ users? ahead of you", waiting_message), waiting_message
     finally:
         spawn_times = sorted(ready_at[name] - requested[name] for name in ready_at)
         figures = {
             "users": len(USERS), "ready": len(ready_at),
             "spawn_p50_s": round(statistics.median(spawn_times), 1) if spawn_times else None,
             "spawn_max_s": round(spawn_times[-1], 1) if spawn_times else None,
+            "ready_s_in_admission_order": figures_by_admission,
         }
         (TEMPLATE_DIR / "build").mkdir(exist_ok=True)
         (TEMPLATE_DIR / "build" / "e2e-load.json").write_text(json.dumps(figures, indent=2))

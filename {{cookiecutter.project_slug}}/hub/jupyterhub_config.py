@@ -10,6 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import environments  # noqa: E402  (needs the path above)
+from spawn_queue import QueuedDockerSpawner  # noqa: E402
 from userlist import read_userlist  # noqa: E402
 
 c = get_config()  # noqa: F821  (provided by JupyterHub when it loads this file)
@@ -128,7 +129,9 @@ else:
     sys.exit(f"jupyterhub_config.py: JUPYTERHUB_AUTHENTICATOR={AUTHENTICATOR!r}; use github or local-trial")
 
 # --- Spawning user containers -------------------------------------------------
-c.JupyterHub.spawner_class = "docker"
+# DockerSpawner, with starts admitted in order a few at a time (hub/spawn_queue.py).
+c.JupyterHub.spawner_class = QueuedDockerSpawner
+c.QueuedDockerSpawner.queue_width = int(env("SPAWN_QUEUE_WIDTH", "0"))
 c.DockerSpawner.image = env("NOTEBOOK_IMAGE")
 c.DockerSpawner.network_name = env("DOCKER_NETWORK")
 c.DockerSpawner.use_internal_ip = True
@@ -150,7 +153,8 @@ if USER_GPUS:
     # host needs the NVIDIA driver and container toolkit (see README, "GPUs").
     c.DockerSpawner.extra_host_config["device_requests"] = USER_GPUS
 # Generous timeouts: on a small host many users starting at once (a class at
-# 9:00) queue behind each other; stock 30 s timeouts drop some of them.
+# 9:00) share the CPU; stock 30 s timeouts drop some of them.  Time waiting in
+# the spawn queue does not count.
 c.Spawner.start_timeout = int(env("SPAWN_TIMEOUT", "300"))
 c.Spawner.http_timeout = int(env("SPAWN_HTTP_TIMEOUT", "180"))
 c.JupyterHub.concurrent_spawn_limit = int(env("CONCURRENT_SPAWN_LIMIT", "50"))
