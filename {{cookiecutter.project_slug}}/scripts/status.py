@@ -44,6 +44,8 @@ for path in sys.argv[1:]:
 print(json.dumps(found))
 """
 CERT_WARNING_DAYS = 14
+# A Go template; written in two pieces because this file is also a Cookiecutter (Jinja) template.
+VOLUMES_FORMAT = "{" + "{json .Volumes}}"
 
 
 class StatusError(Exception):
@@ -97,7 +99,7 @@ def hub_container(rows):
 
 def fetch(values, hub_id, *paths):
     """{path: (status, body)} read from the hub on DOCKER_NETWORK with the status token."""
-    image = docker("inspect", "-f", "{{.Config.Image}}", hub_id).stdout.strip()
+    image = json.loads(docker("inspect", hub_id).stdout)[0]["Config"]["Image"]
     env = dict(os.environ, STATUS_API_TOKEN=values.get("STATUS_API_TOKEN", ""), HUB_API=HUB_API)
     result = docker("run", "--rm", "--network", values["DOCKER_NETWORK"], "--cap-drop", "ALL",
                     "--security-opt", "no-new-privileges:true", "--read-only", "--memory", "128m",
@@ -120,15 +122,15 @@ def parse_time(text):
 
 def ago(moment, now):
     if moment is None:
-        return "-"
+        return "never"
     seconds = int((now - moment).total_seconds())
     if seconds < 120:
-        return f"{seconds} s"
+        return f"{seconds} s ago"
     if seconds < 7200:
-        return f"{seconds // 60} min"
+        return f"{seconds // 60} min ago"
     if seconds < 2 * 86400:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 86400} d"
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min ago"
+    return f"{seconds // 86400} d ago"
 
 
 def server_rows(users, now):
@@ -207,7 +209,7 @@ def size_bytes(text):
 
 def volume_rows(prefix):
     """[(volume, size text, containers using it)] of the user volumes, from `docker system df -v`."""
-    result = docker("system", "df", "-v", "--format", "{{json .Volumes}}", timeout=300)
+    result = docker("system", "df", "-v", "--format", VOLUMES_FORMAT, timeout=300)
     if result.returncode != 0:
         raise StatusError(f"docker system df failed: {result.stderr.strip()[-200:]}")
     volumes = json.loads(result.stdout or "[]") or []
@@ -250,7 +252,7 @@ def status(out=sys.stdout):
             servers = server_rows(users, now)
             print(f"user servers: {len(servers)} running or starting", file=out)
             if servers:
-                print(table([("USER", "STATE", "STARTED", "LAST ACTIVITY")] + [(u, s, f"{a} ago", f"{b} ago") for u, s, a, b in servers]),
+                print(table([("USER", "STATE", "STARTED", "LAST ACTIVITY")] + servers),
                       file=out)
     line, _ = certificate_line(values, now)
     print(line, file=out)
