@@ -6,9 +6,12 @@ jupyterhub==5.5.4; DockerSpawner 14 and OAuthenticator 17 support both majors).
 JupyterHub 6 adds four alembic revisions after 5.x's head 4621fec11365.
 Users get files, a running server and API tokens; bad input is refused with one
 line; the operator bumps the pins as after `cruft update`, runs `make upgrade`; users,
-tokens and files are all there and the schema revision changed.  Tests run in file order.
+tokens and files are all there and the schema revision changed.  A first upgrade fails (its
+smoke test is made to time out) and the rollback command it prints brings 5.x back.
+Tests run in file order.
 """
 
+import re
 import tarfile
 
 import pytest
@@ -91,10 +94,7 @@ def users(site):
 
 
 def test_site_starts_on_jupyterhub_5(site, users):
-    assert hub_version(site) == OLD_VERSION
-    assert schema_revision(site) == OLD_HEAD
-    for name, token in users["tokens"].items():
-        assert whoami(site, token=token) == name
+    assert_old_site(site, users)
 
 
 def test_upgrade_refuses_a_dirty_env(site, users):
@@ -122,11 +122,45 @@ def test_upgrade_refuses_half_bumped_pins(site, users):
     assert not (site.path / "backups").exists() and hub_version(site) == OLD_VERSION
 
 
-def test_make_upgrade_across_the_schema_change(site, users, phase_times):
+def bump_pins(site):
+    """What an operator does after `cruft update` brought the new pins."""
     new = pins()
-    # What an operator does after `cruft update` brought the new pins.
     set_env(site, JUPYTERHUB_IMAGE=new["hub_image"], NOTEBOOK_IMAGE=f"quay.io/jupyter/base-notebook:{new['notebook_tag']}")
     pin_requirements(site, new["jupyterhub"])
+
+
+def assert_old_site(site, users):
+    assert hub_version(site) == OLD_VERSION and schema_revision(site) == OLD_HEAD
+    for name, token in users["tokens"].items():
+        assert whoami(site, token=token) == name, name
+
+
+def test_a_failed_upgrade_prints_a_rollback_that_works(site, users):
+    """The smoke test fails after the database was upgraded; the printed command brings back 5.x."""
+    bump_pins(site)
+    result = make_upgrade(site, "SMOKE_ARGS=--connect-to 127.0.0.1 --spawn-timeout 0")
+    print(result.stdout[-3000:], result.stderr[-2000:])
+    assert result.returncode != 0
+    assert "upgrade FAILED: make smoke failed" in result.stderr, result.stderr
+    command = re.search(r"^upgrade: roll back with `(make restore FILE=(\S+) FORCE=1)`", result.stderr, re.MULTILINE)
+    assert command, result.stderr
+    assert schema_revision(site) != OLD_HEAD and hub_version(site) == pins()["jupyterhub"]
+
+    restore = run(["make", "-C", str(site.path), "--no-print-directory", "restore", f"FILE={command.group(2)}", "FORCE=1"],
+                  timeout=1800, check=False)
+    assert restore.returncode == 0, (restore.stdout[-3000:], restore.stderr[-3000:])
+    site.env = ENV_SECRETS.parse_env((site.path / ".env").read_text())
+    assert site.env["JUPYTERHUB_IMAGE"] == OLD_HUB_IMAGE and site.env["NOTEBOOK_IMAGE"] == OLD_NOTEBOOK_IMAGE
+    assert f"jupyterhub=={OLD_VERSION}" in (site.path / "hub" / "requirements.txt").read_text()
+    assert_old_site(site, users)
+    # The restore stopped the user servers; alice starts hers again on JupyterHub 5.
+    start_server(site, users["sessions"]["alice"], "alice")
+    assert get_file(site, users["sessions"]["alice"], "alice", "before-upgrade.txt") == users["files"]["alice"]
+
+
+def test_make_upgrade_across_the_schema_change(site, users):
+    new = pins()
+    bump_pins(site)
     result = make_upgrade(site, SMOKE_ARGS)
     print(result.stdout[-4000:], result.stderr[-2000:])
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
@@ -145,9 +179,8 @@ def test_make_upgrade_across_the_schema_change(site, users, phase_times):
     assert hub_version(site) == new["jupyterhub"]
 
     # The backup holds the site as it ran: the old pins, for `make restore ... FORCE=1`.
-    archives = sorted((site.path / "backups").glob("*.tar"))
-    assert len(archives) == 1
-    with tarfile.open(archives[0]) as tar:
+    archive = re.search(r"^upgrade: backed up the site as it runs \(old pins\) to (\S+)$", out, re.MULTILINE).group(1)
+    with tarfile.open(archive) as tar:
         archived_env = ENV_SECRETS.parse_env(tar.extractfile("files/.env").read().decode())
         archived_requirements = tar.extractfile("files/hub/requirements.txt").read().decode()
     assert archived_env["JUPYTERHUB_IMAGE"] == OLD_HUB_IMAGE and archived_env["NOTEBOOK_IMAGE"] == OLD_NOTEBOOK_IMAGE
