@@ -179,6 +179,9 @@ def test_core_scenario_on_postgresql(stack):
     alice = site.login("alice")
     start_server(site, alice, "alice")
     assert get_file(site, alice, "alice", "core.txt") == content
+    # `make smoke` (run by `make upgrade` too) makes its token in the PostgreSQL database.
+    smoke = site.make("smoke", "SMOKE_ARGS=--connect-to 127.0.0.1", timeout=600)
+    assert "smoke: all steps passed" in smoke.stdout
 
 
 def test_make_backup_writes_one_private_archive(stack, users, phase_times):

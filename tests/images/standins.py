@@ -11,7 +11,7 @@ For each reference: an image already present is reused; otherwise a
 built.  Recipes (one folder each beside this file):
 
     hub/            quay.io/jupyterhub/jupyterhub:<version>
-    notebook/       quay.io/jupyter/<flavor>:<tag>   (any *-notebook flavor)
+    notebook/       quay.io/jupyter/<flavor>:<tag>   (any *-notebook flavor; tag hub-<v>: jupyterhub <v>)
     nginx/          nginx:<version>-alpine
     socket-proxy/   haproxy:<version>-alpine
     certbot/        certbot/certbot:v<version>
@@ -134,8 +134,10 @@ def recipe_for(ref: str, pins: dict | None = None) -> tuple:
         version = match.group(1) if match else pins["jupyterhub"]
         return "hub", {"JUPYTERHUB_VERSION": version, "CHP_VERSION": CHP_VERSION}
     if re.fullmatch(r"jupyter/[a-z0-9-]+-notebook", path):
+        # Docker Stacks also tag images `hub-<jupyterhub version>`; other tags get the pinned one.
+        hub_tag = re.fullmatch(r"hub-(\d+(?:\.\d+)+)", tag)
         return "notebook", {
-            "JUPYTERHUB_VERSION": pins["jupyterhub"],
+            "JUPYTERHUB_VERSION": hub_tag.group(1) if hub_tag else pins["jupyterhub"],
             "JUPYTERLAB_VERSION": JUPYTERLAB_VERSION,
         }
     if ref == pins["nginx_image"] or name == "nginx":

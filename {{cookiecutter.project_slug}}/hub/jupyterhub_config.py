@@ -233,6 +233,21 @@ c.JupyterHub.services.append(
     }
 )
 
+# --- Seeing the site (`make status`, `make metrics`, a Prometheus) ------------
+# Read-only: users and their servers' start and activity times, and the hub's
+# Prometheus metrics (/hub/metrics needs read:metrics).  The token is
+# STATUS_API_TOKEN from .env; nginx refuses /hub/metrics, so metrics are read on
+# the private network at http://jupyterhub:8081/hub/metrics.
+c.JupyterHub.services.append({"name": "status", "api_token": env("STATUS_API_TOKEN")})
+c.JupyterHub.load_roles.append(
+    {
+        "name": "status",
+        "description": "Read users, their servers' age and activity, and the metrics",
+        "scopes": ["list:users", "read:users:name", "read:users:activity", "read:servers", "read:metrics"],
+        "services": ["status"],
+    }
+)
+
 # --- The operator's smoke test (`make smoke`) -------------------------------
 # Its short-lived tokens may manage only the dedicated test user; the name has
 # an underscore, which no GitHub login can have.

@@ -7,6 +7,7 @@
 An archive is one tar file (mode 600: it holds every secret of the site):
 
     files/.env, files/userlist          site values, secrets, who may log in
+    files/hub/requirements.txt          the hub's Python package pins
     certs/tls/*, certs/test-ca/*        TLS_CERT_DIR and the local CA of `make certs`
     volumes/data.tar                    the hub's data volume: cookie secret and, with
                                         SQLite, a copy made with SQLite's backup API
@@ -313,10 +314,19 @@ def volume_total(image, volume):
     return int(result.stdout.split()[0]) if result.returncode == 0 and result.stdout.split() else 0
 
 
-def add_files(writer, root, values):
-    for name in (".env", "userlist"):
+# Restored to the same path under the deployment folder.
+SITE_FILES = (".env", "userlist", "hub/requirements.txt")
+
+
+def add_files(writer, root, values, replaced=None):
+    """The site files (`replaced`: name -> bytes to store instead of the file on disk) and certificates."""
+    for name in SITE_FILES:
         path = Path(root) / name
-        writer.add_bytes(f"files/{name}", path.read_bytes(), mode=0o600 if name == ".env" else 0o644)
+        data = (replaced or {}).get(name)
+        if data is None and path.exists():
+            data = path.read_bytes()
+        if data is not None:
+            writer.add_bytes(f"files/{name}", data, mode=0o600 if name == ".env" else 0o644)
     for prefix, folder in cert_sources(root, values):
         if folder.is_dir():
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -338,8 +348,12 @@ def add_postgres_dump(writer, root):
             compose(root, "stop", "db", check=False)
 
 
-def backup(root, backup_dir, out=sys.stdout):
-    """Write <backup_dir>/<project>-<UTC time>.tar; returns its path."""
+def backup(root, backup_dir, out=sys.stdout, replaced=None):
+    """Write <backup_dir>/<project>-<UTC time>.tar; returns its path.
+
+    `replaced` (file name -> bytes) stores other contents for site files: `make
+    upgrade` keeps the pins the site runs with, not the ones it is about to apply.
+    """
     root = Path(root)
     if not (root / ".env").exists():
         raise BackupError(".env is missing: there is no site here to back up")
@@ -355,7 +369,7 @@ def backup(root, backup_dir, out=sys.stdout):
         with os.fdopen(descriptor, "wb") as handle, tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar, \
                 tempfile.TemporaryDirectory(dir=backup_dir) as scratch:
             writer = ArchiveWriter(tar, scratch)
-            add_files(writer, root, values)
+            add_files(writer, root, values, replaced)
             data = values["DATA_VOLUME"]
             writer.add_stream(DATA_MEMBER, helper_command(image, data, "export-volume", "/volume", "--sqlite"),
                               Progress(f"backup: volume {data}", volume_total(image, data), out))

@@ -63,6 +63,8 @@ def env_problems(env_path, reverse_proxy):
         problems.append("NGINX_IMAGE is empty in .env")
     if not re.fullmatch(r"[0-9a-f]{64}", values.get("CONFIGPROXY_AUTH_TOKEN", "")):
         problems.append("CONFIGPROXY_AUTH_TOKEN is not a generated token: run `make secrets`")
+    if not re.fullmatch(r"[0-9a-f]{64}", values.get("STATUS_API_TOKEN", "")):
+        problems.append("STATUS_API_TOKEN is not a generated token: run `make secrets`")
     authenticator = values.get("JUPYTERHUB_AUTHENTICATOR", "github")
     if authenticator == "github":
         problems += github_problems(values)

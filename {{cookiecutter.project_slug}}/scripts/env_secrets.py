@@ -16,6 +16,7 @@ from pathlib import Path
 # Values this script generates; everything else in .env is the operator's.
 GENERATED_SECRETS = {
     "CONFIGPROXY_AUTH_TOKEN": lambda: secrets.token_hex(32),
+    "STATUS_API_TOKEN": lambda: secrets.token_hex(32),
     "TRIAL_PASSWORD": lambda: secrets.token_urlsafe(18),
     "TRIAL_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(32),
     "POSTGRES_PASSWORD": lambda: secrets.token_hex(24),

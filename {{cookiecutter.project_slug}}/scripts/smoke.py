@@ -30,7 +30,8 @@ SMOKE_USER = "smoke_test"
 TOKEN_SCRIPT = """
 import os, sys
 from jupyterhub import orm
-db_url = "sqlite:///" + os.environ.get("JUPYTERHUB_DATA_DIR", "/data") + "/jupyterhub.sqlite"
+# The hub's own database: DATABASE_URL as docker-compose.yml passes it (SQLite or PostgreSQL).
+db_url = os.environ.get("DATABASE_URL") or "sqlite:///" + os.environ.get("JUPYTERHUB_DATA_DIR", "/data") + "/jupyterhub.sqlite"
 db = orm.new_session_factory(db_url)()
 service = orm.Service.find(db, "smoke-test")
 if service is None:
