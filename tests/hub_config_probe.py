@@ -17,6 +17,7 @@ import logging
 import sys
 import types
 import warnings
+from pathlib import Path
 
 from jupyterhub.app import JupyterHub
 
@@ -40,6 +41,17 @@ def apply_user_options(spawner, user_options):
     except web.HTTPError as error:
         return {"status": error.status_code, "message": error.log_message}
     return None
+
+
+# Python warnings raised from these packages (or the config file) are about the configuration;
+# others (a library's own DeprecationWarning, e.g. pyasn1's through ldap3) are not.  Spawners'
+# and authenticators' deprecated options are logged, and every logged warning is kept.
+CONFIG_PACKAGES = ("jupyterhub", "traitlets")
+
+
+def about_the_config(warning, config_path):
+    parts = set(Path(warning.filename).parts)
+    return warning.filename == config_path or any(package in parts for package in CONFIG_PACKAGES)
 
 
 def main(path, username, user_options=None):
@@ -97,7 +109,7 @@ def main(path, username, user_options=None):
         "load_groups": app.load_groups,
         "services": [{key: value for key, value in service.items() if key != "api_token"} for service in app.services],
         "spawner": spawner_values,
-        "warnings": collector.messages + [str(warning.message) for warning in caught],
+        "warnings": collector.messages + [str(warning.message) for warning in caught if about_the_config(warning, path)],
     }
     for name in ("client_id", "oauth_callback_url", "github_url", "allowed_organizations", "scope", "user_password", "admin_password"):
         if authenticator.has_trait(name):

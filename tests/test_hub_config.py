@@ -247,3 +247,17 @@ def test_a_bad_environment_setting_stops_the_hub_with_its_name(cookies, name, va
     result = run_probe(project, compose_environment(project, **{name: value}))
     assert result.returncode != 0
     assert f"jupyterhub_config.py: {name}=" in result.stderr
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ("c.DockerSpawner.container_image = 'quay.io/jupyter/base-notebook:2026-11-23'", "container_image"),
+    ("c.Authenticator.whitelist = {'alice'}", "whitelist"),
+    ("c.JupyterHub.no_such_option = 1", "no_such_option"),
+])
+def test_the_probe_reports_deprecated_and_unknown_options(cookies, line, fragment):
+    """The no-warnings assertions above can fail: an old or misspelled option is reported."""
+    project = bake_ok(cookies, {"authenticator": "local-trial"})
+    with (project / "hub" / "jupyterhub_config.py").open("a") as handle:
+        handle.write(f"\n{line}\n")
+    config = load_config(project)
+    assert any(fragment in message for message in config["warnings"]), config["warnings"]
