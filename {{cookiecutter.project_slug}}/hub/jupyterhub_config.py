@@ -83,24 +83,23 @@ else:
     # creating tokens for them, or granting themselves the admin role.
     c.Authenticator.admin_users = set()
     # OIDC_ADMIN_GROUPS (below) adds the provider's admin groups to this role.
-    c.JupyterHub.load_roles.append(
-        {
-            "name": "operator",
-            "description": "Admin panel without access to users' servers",
-            "scopes": [
-                "admin-ui",
-                "admin:users",
-                "admin:servers",
-                "admin:groups",
-                "list:services",
-                "read:services",
-                "read:hub",
-                "read:roles",
-                "read:metrics",
-            ],
-            "users": sorted(users.admins),
-        }
-    )
+    OPERATOR_ROLE = {
+        "name": "operator",
+        "description": "Admin panel without access to users' servers",
+        "scopes": [
+            "admin-ui",
+            "admin:users",
+            "admin:servers",
+            "admin:groups",
+            "list:services",
+            "read:services",
+            "read:hub",
+            "read:roles",
+            "read:metrics",
+        ],
+        "users": sorted(users.admins),
+    }
+    c.JupyterHub.load_roles.append(OPERATOR_ROLE)
 
 # --- Authentication -----------------------------------------------------------
 AUTHENTICATOR = env("JUPYTERHUB_AUTHENTICATOR", "github")
@@ -165,8 +164,7 @@ elif AUTHENTICATOR == "oidc":
             c.GenericOAuthenticator.admin_groups = OIDC_ADMIN_GROUPS
         else:
             # Members get the operator role above, through their JupyterHub group.
-            operator = next(role for role in c.JupyterHub.load_roles if role["name"] == "operator")
-            operator["groups"] = sorted(OIDC_ADMIN_GROUPS)
+            OPERATOR_ROLE["groups"] = sorted(OIDC_ADMIN_GROUPS)
     elif OIDC_ALLOWED_GROUPS or OIDC_ADMIN_GROUPS:
         sys.exit("jupyterhub_config.py: OIDC_ALLOWED_GROUPS and OIDC_ADMIN_GROUPS need OIDC_GROUPS_CLAIM (see .env)")
 elif AUTHENTICATOR == "local-trial":
