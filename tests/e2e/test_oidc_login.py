@@ -88,7 +88,8 @@ def oidc_site(tmp_path_factory, phase_times, provider_tls):
             "docker_network": NETWORK, "data_volume": VOLUME,
         }, env={
             # The test provider releases `groups` for its own scope (as Okta does).
-            "OIDC_SCOPES": "openid profile groups", "OIDC_ALLOWED_GROUPS": "researchers", "OIDC_ADMIN_GROUPS": "hub-admins", "OIDC_LOGIN_SERVICE": "E2E Identity",
+            "OIDC_SCOPES": "openid profile groups", "OIDC_LOGIN_SERVICE": "E2E Identity",
+            "OIDC_ALLOWED_GROUPS": "researchers", "OIDC_ADMIN_GROUPS": "hub-admins",
             "USER_CONTAINER_PREFIX": "oidc", "USER_VOLUME_PREFIX": "oidc-user",
         }, images=[OIDC_PROVIDER_IMAGE], before_up=start_provider(folder))
     finally:
