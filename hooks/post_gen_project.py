@@ -61,6 +61,8 @@ def write_env(project, answers):
     extra = {
         "GITHUB_CLIENT_ID": answers["github_client_id"] or OAUTH_PLACEHOLDER,
         "GITHUB_CLIENT_SECRET": answers["github_client_secret"] or OAUTH_PLACEHOLDER,
+        "OIDC_CLIENT_ID": answers["oidc_client_id"] or OAUTH_PLACEHOLDER,
+        "OIDC_CLIENT_SECRET": answers["oidc_client_secret"] or OAUTH_PLACEHOLDER,
     }
     return ensure_env(project / ".env", project / ".env.example", extra=extra)
 
@@ -209,15 +211,30 @@ def prepare_docker(answers):
     return lines
 
 
+def callback_url(answers):
+    port = "" if answers["https_port"] == "443" else ":" + answers["https_port"]
+    return f"https://{answers['hostname']}{port}/hub/oauth_callback"
+
+
+def oidc_step(answers):
+    """What is left to set for OpenID Connect login, or None."""
+    missing = [name for name, answer in (("OIDC_ISSUER", "oidc_issuer"), ("OIDC_CLIENT_ID", "oidc_client_id"),
+                                         ("OIDC_CLIENT_SECRET", "oidc_client_secret")) if not answers[answer]]
+    if not missing:
+        return None
+    return (f"register a confidential OpenID Connect client at your provider (redirect URI {callback_url(answers)}) "
+            f"and set {', '.join(missing)} in .env (groups: OIDC_ALLOWED_GROUPS, OIDC_ADMIN_GROUPS)")
+
+
 def next_steps(answers):
     steps = []
     if answers["authenticator"] == "github" and not (answers["github_client_id"] and answers["github_client_secret"]):
-        port = "" if answers["https_port"] == "443" else ":" + answers["https_port"]
         steps.append(
-            "create a GitHub OAuth app (callback URL "
-            f"https://{answers['hostname']}{port}/hub/oauth_callback) and set GITHUB_CLIENT_ID and "
+            f"create a GitHub OAuth app (callback URL {callback_url(answers)}) and set GITHUB_CLIENT_ID and "
             "GITHUB_CLIENT_SECRET in .env"
         )
+    if answers["authenticator"] == "oidc" and oidc_step(answers):
+        steps.append(oidc_step(answers))
     if answers["tls_mode"] == "self-signed":
         steps.append("make certs")
     elif answers["tls_mode"] == "letsencrypt":

@@ -27,6 +27,11 @@ HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 USERNAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,38}$")
 GITHUB_ORG = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,38}(?::[a-z0-9][a-z0-9_-]{0,99})?$")
 OAUTH_CREDENTIAL = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+# OpenID Connect client ids and secrets: also ~ (Entra ID secrets), + / = (base64 secrets);
+# nothing a shell, .env or YAML file would read differently.
+OIDC_CREDENTIAL = re.compile(r"^[A-Za-z0-9._~+/=-]{1,300}$")
+# https://host[:port][/path], as hub/openid_connect.py accepts it.
+ISSUER_URL = re.compile(r"^https://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%/-]*)?$")
 DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,63}$")
 MEMORY = re.compile(r"^[1-9][0-9]{0,5}(?:\.[0-9]{1,3})?[KMGT]$")
 # local@domain.tld: the characters addresses commonly use, nothing a shell, .env or
@@ -102,6 +107,20 @@ def check_organizations(value):
             )
 
 
+def check_oidc(answers, text):
+    """Issuer and client credentials may stay empty (set in .env later); given ones must work."""
+    issuer = text["oidc_issuer"]
+    if issuer and not ISSUER_URL.match(issuer):
+        rule = "the provider's issuer as an https:// URL without query or fragment, e.g. https://keycloak.example.org/realms/myrealm"
+        if issuer.startswith("http://"):
+            rule = "must be https:// (the hub sends the client secret there); " + rule
+        raise AnswerError("oidc_issuer", issuer, rule)
+    for field in ("oidc_client_id", "oidc_client_secret"):
+        if text[field]:
+            check_pattern(field, text[field], OIDC_CREDENTIAL,
+                          "as the provider shows it: letters, digits and . _ ~ + / = - (or leave empty and set it in .env later)")
+
+
 def check_image(value, flavor):
     """Empty means the pinned image of the flavor (kept empty in the answers, so a template
     update with newer pins brings the newer image); custom needs a reference."""
@@ -165,6 +184,7 @@ def validate(answers, questions):
             check_pattern(field, text[field], OAUTH_CREDENTIAL,
                           "as GitHub shows it: letters, digits, '.', '_' and '-' (or leave empty and set it in .env later)")
     check_organizations(text["github_allowed_organizations"])
+    check_oidc(answers, text)
     check_users("admin_users", text["admin_users"])
     check_users("allowed_users", text["allowed_users"])
     check_image(text["notebook_image"], answers["notebook_image_flavor"])

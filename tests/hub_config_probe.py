@@ -111,7 +111,9 @@ def main(path, username, user_options=None):
         "spawner": spawner_values,
         "warnings": collector.messages + [str(warning.message) for warning in caught if about_the_config(warning, path)],
     }
-    for name in ("client_id", "oauth_callback_url", "github_url", "allowed_organizations", "scope", "user_password", "admin_password"):
+    for name in ("client_id", "oauth_callback_url", "github_url", "allowed_organizations", "scope", "user_password", "admin_password",
+                 "authorize_url", "token_url", "userdata_url", "username_claim", "login_service", "manage_groups",
+                 "allowed_groups", "admin_groups", "http_request_kwargs"):
         if authenticator.has_trait(name):
             value = getattr(authenticator, name)
             result[name] = sorted(value) if isinstance(value, (set, frozenset)) else value

@@ -23,6 +23,11 @@ BAD_VALUES = {
     "github_client_id": ["abc def", "abc$def", "abc\n", "a/b", "x" * 201],
     "github_client_secret": ["sec ret", "sec$ret", "sec`ret`", 'sec"ret', "sec\\ret"],
     "github_allowed_organizations": ["-org", "org:", "org:team:x", "org name", "org;rm -rf /", "org/team"],
+    "oidc_issuer": ["http://keycloak.example.org/realms/x", "keycloak.example.org", "https://", "https://kc.example.org/realms/x?a=b",
+                    "https://kc.example.org/#x", "https://user@kc.example.org", "https://kc.example.org/realms/$(id)",
+                    "https://kc .example.org", "ftp://kc.example.org", "https://-kc.example.org"],
+    "oidc_client_id": ["client id", "client$id", "client#id", 'client"id', "c" * 301],
+    "oidc_client_secret": ["sec ret", "sec$ret", "sec`ret`", "sec'ret", "sec#ret", "sec\\ret"],
     "notebook_image": ["ubuntu", "ubuntu:latest", "Ubuntu:1", "quay.io/jupyter/base-notebook:", "image:tag with space",
                        "image:$(id)", "image@sha256:123", "image:" + "x" * 129],
     "mem_limit": ["", "2", "2GB", "2g ", "-1G", "0G", "2 G", "1e3G"],
@@ -118,6 +123,11 @@ def test_custom_flavor_needs_an_image(cookies, capfd):
         {"github_allowed_organizations": "my-org, my-org:ta_team", "mem_limit": "512M", "cpu_limit": "0.5"},
         {"project_name": "Prof. O'Neil's Lab (2026)"},
         {"tls_mode": "letsencrypt", "letsencrypt_email": "Hub.Admin+le@Lab.Example.org"},
+        {"authenticator": "oidc", "oidc_issuer": "https://gitlab.com", "oidc_client_id": "0123abcd" * 8,
+         "oidc_client_secret": "gloas-0123456789abcdef"},
+        {"authenticator": "oidc", "oidc_issuer": "https://login.microsoftonline.com/0000-1111/v2.0",
+         "oidc_client_id": "00000000-1111-2222-3333-444444444444", "oidc_client_secret": "abc8Q~x.y_z-0+1/2="},
+        {"authenticator": "oidc", "oidc_issuer": "https://auth.example.org:8443/application/o/jupyterhub/"},
     ],
 )
 def test_good_unusual_answers_are_accepted(cookies, context):

@@ -39,7 +39,8 @@ def test_every_setting_the_config_reads_is_passed_by_compose(cookies):
     hub_environment = contract.compose_model(project)["services"]["hub"]["environment"]
     assert settings <= set(hub_environment)
     internal = {name for name, kind in reads.items() if kind == "internal"}
-    assert internal == {"JUPYTERHUB_DATA_DIR", "JUPYTERHUB_USERLIST", "HUB_CONNECT_HOST"}
+    # OIDC_CA_FILE: hub/oidc-ca/ca.pem inside the image (the tests point it at their own CA).
+    assert internal == {"JUPYTERHUB_DATA_DIR", "JUPYTERHUB_USERLIST", "HUB_CONNECT_HOST", "OIDC_CA_FILE"}
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ built.  Recipes (one folder each beside this file):
     socket-proxy/   haproxy:<version>-alpine
     certbot/        certbot/certbot:v<version>
     pebble/         jupyterhub-template/pebble:<suite>  (test peer, not pinned)
+    oidc-provider/  jupyterhub-template/oidc-provider:<suite>  (test peer, not pinned)
     postgres/       postgres:<version>-alpine
 
 They build on two shared layers: base/ (a debootstrapped Debian trixie rootfs
@@ -36,7 +37,7 @@ From Python::
 Environment knobs: STANDIN_PULL_TIMEOUT (seconds, default 30, 0 = never
 pull), STANDIN_DEBIAN_MIRROR, STANDIN_CA_BUNDLE, STANDIN_BUILD_NETWORK (passed
 to ``docker build --network``), STANDIN_JUPYTERLAB_VERSION, STANDIN_CHP_VERSION,
-STANDIN_VERBOSE=1 (stream build output).
+STANDIN_OIDC_PROVIDER_VERSION, STANDIN_VERBOSE=1 (stream build output).
 """
 
 from __future__ import annotations
@@ -64,11 +65,14 @@ BASE_IMAGE = f"jupyterhub-template/standin-base:{SUITE}"
 PYTHON_IMAGE = f"jupyterhub-template/standin-python:{SUITE}"
 # The ACME test server the Let's Encrypt end-to-end test talks to.
 PEBBLE_IMAGE = f"jupyterhub-template/pebble:{SUITE}"
+# The OpenID Provider the OIDC login end-to-end test talks to (npm oidc-provider).
+OIDC_PROVIDER_IMAGE = f"jupyterhub-template/oidc-provider:{SUITE}"
 LABEL = "org.jupyterhub-template.standin"
 
 # Not in _pins: versions only the stand-ins need.
 JUPYTERLAB_VERSION = os.environ.get("STANDIN_JUPYTERLAB_VERSION", "4.6.6")
 CHP_VERSION = os.environ.get("STANDIN_CHP_VERSION", "^5")
+OIDC_PROVIDER_VERSION = os.environ.get("STANDIN_OIDC_PROVIDER_VERSION", "9.13.3")
 
 DEBIAN_MIRROR = os.environ.get("STANDIN_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 CA_BUNDLE = Path(os.environ.get("STANDIN_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
@@ -148,6 +152,8 @@ def recipe_for(ref: str, pins: dict | None = None) -> tuple:
         return "certbot", {}
     if ref == PEBBLE_IMAGE:
         return "pebble", {}
+    if ref == OIDC_PROVIDER_IMAGE:
+        return "oidc-provider", {"OIDC_PROVIDER_VERSION": OIDC_PROVIDER_VERSION}
     if ref == pins["postgres_image"] or name == "postgres":
         return "postgres", {}
     raise StandinError(f"no stand-in recipe for {ref!r}")
@@ -375,6 +381,7 @@ _RECIPE_LAYERS = {
     "socket-proxy": ("base",),
     "certbot": ("base",),
     "pebble": ("base",),
+    "oidc-provider": ("base",),
     "postgres": ("base",),
 }
 

@@ -186,6 +186,22 @@ def _verify_pebble(ref: str, pins: dict) -> str:
     out = _dockerrun(ref, "sh", "-c", "command -v pebble && command -v pebble-challtestsrv")
     _expect("/pebble-challtestsrv" in out, f"{ref}: {out!r}")
     return "pebble + pebble-challtestsrv present"
+
+
+_OIDC_PROVIDER_CHECK = (
+    "import('oidc-provider').then(({ default: Provider }) => {"
+    " const provider = new Provider('https://id.example.test', {});"
+    " const version = JSON.parse(require('fs').readFileSync('node_modules/oidc-provider/package.json')).version;"
+    " console.log(`node ${process.version} oidc-provider ${version} ${typeof provider.callback}`); })"
+)
+
+
+def _verify_oidc_provider(ref: str, pins: dict) -> str:
+    _, args = recipe_for(ref, pins)
+    out = _dockerrun(ref, "node", "-e", _OIDC_PROVIDER_CHECK)
+    _expect(f"oidc-provider {args['OIDC_PROVIDER_VERSION']} function" in out, f"{ref}: {out!r}")
+    _expect("server.mjs" in _dockerrun(ref, "ls", "/opt/oidc"), f"{ref}: /opt/oidc/server.mjs missing")
+    return out.strip().splitlines()[-1] + "; server.mjs present"
 def _verify_postgres(ref: str, pins: dict) -> str:
     out = _dockerrun(ref, "sh", "-c", "postgres --version && id postgres && command -v pg_dump psql pg_isready")
     _expect("PostgreSQL" in out and "uid=70(postgres) gid=70(postgres)" in out, f"{ref}: {out!r}")
@@ -204,6 +220,7 @@ _VERIFIERS = {
     "socket-proxy": _verify_socket_proxy,
     "certbot": _verify_certbot,
     "pebble": _verify_pebble,
+    "oidc-provider": _verify_oidc_provider,
     "postgres": _verify_postgres,
 }
 

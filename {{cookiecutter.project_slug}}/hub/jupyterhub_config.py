@@ -83,27 +83,29 @@ else:
     # admin panel and server control but without opening users' servers,
     # creating tokens for them, or granting themselves the admin role.
     c.Authenticator.admin_users = set()
-    c.JupyterHub.load_roles.append(
-        {
-            "name": "operator",
-            "description": "Admin panel without access to users' servers",
-            "scopes": [
-                "admin-ui",
-                "admin:users",
-                "admin:servers",
-                "admin:groups",
-                "list:services",
-                "read:services",
-                "read:hub",
-                "read:roles",
-                "read:metrics",
-            ],
-            "users": sorted(users.admins),
-        }
-    )
+    # OIDC_ADMIN_GROUPS (below) adds the provider's admin groups to this role.
+    OPERATOR_ROLE = {
+        "name": "operator",
+        "description": "Admin panel without access to users' servers",
+        "scopes": [
+            "admin-ui",
+            "admin:users",
+            "admin:servers",
+            "admin:groups",
+            "list:services",
+            "read:services",
+            "read:hub",
+            "read:roles",
+            "read:metrics",
+        ],
+        "users": sorted(users.admins),
+    }
+    c.JupyterHub.load_roles.append(OPERATOR_ROLE)
 
 # --- Authentication -----------------------------------------------------------
 AUTHENTICATOR = env("JUPYTERHUB_AUTHENTICATOR", "github")
+# True when the authenticator sets users' JupyterHub groups (then the userlist's @group words are not used).
+AUTHENTICATOR_MANAGES_GROUPS = False
 
 if AUTHENTICATOR == "github":
     c.JupyterHub.authenticator_class = "github"
@@ -118,6 +120,54 @@ if AUTHENTICATOR == "github":
         # Membership checks need the read:org scope (and the org's approval of the app).
         c.GitHubOAuthenticator.allowed_organizations = organizations
         c.GitHubOAuthenticator.scope = ["read:org"]
+elif AUTHENTICATOR == "oidc":
+    # Any OpenID Connect provider (Keycloak, Authentik, GitLab, Google, Entra ID, ...):
+    # its endpoints come from the issuer's discovery document, read once at start.
+    import openid_connect  # noqa: E402  (hub/openid_connect.py)
+
+    c.JupyterHub.authenticator_class = "generic-oauth"
+    OIDC_ISSUER = env("OIDC_ISSUER")
+    # A provider whose HTTPS certificate comes from a private CA: that CA's certificate
+    # in hub/oidc-ca/ca.pem (see README, "OpenID Connect"); otherwise the public CAs.
+    OIDC_CA_FILE = internal("OIDC_CA_FILE", openid_connect.CA_FILE)
+    OIDC_CA_FILE = OIDC_CA_FILE if os.path.isfile(OIDC_CA_FILE) else None
+    try:
+        authorize_url, token_url, userinfo_url = openid_connect.endpoints(
+            openid_connect.fetch_discovery(OIDC_ISSUER, OIDC_CA_FILE), OIDC_ISSUER)
+    except openid_connect.OidcSettingError as error:
+        sys.exit(f"jupyterhub_config.py: {error}")
+    if OIDC_CA_FILE:
+        c.GenericOAuthenticator.http_request_kwargs = {"ca_certs": OIDC_CA_FILE}
+    c.GenericOAuthenticator.authorize_url = authorize_url
+    c.GenericOAuthenticator.token_url = token_url
+    c.GenericOAuthenticator.userdata_url = userinfo_url
+    c.GenericOAuthenticator.client_id = env("OIDC_CLIENT_ID")
+    c.GenericOAuthenticator.client_secret = env("OIDC_CLIENT_SECRET")
+    c.GenericOAuthenticator.oauth_callback_url = f"{PUBLIC_URL}/hub/oauth_callback"
+    c.GenericOAuthenticator.scope = env("OIDC_SCOPES", "openid profile email").split()
+    c.GenericOAuthenticator.username_claim = env("OIDC_USERNAME_CLAIM", "preferred_username")
+    c.GenericOAuthenticator.login_service = env("OIDC_LOGIN_SERVICE", "OpenID Connect")
+    OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", "groups")
+    OIDC_ALLOWED_GROUPS = openid_connect.split_groups(env("OIDC_ALLOWED_GROUPS", ""))
+    OIDC_ADMIN_GROUPS = openid_connect.split_groups(env("OIDC_ADMIN_GROUPS", ""))
+    if OIDC_GROUPS_CLAIM:
+        # The provider's groups become the user's JupyterHub groups at every login (so
+        # GROUP_FOLDERS follow them); the userlist's @group words are then not used.
+        def groups_from_claim(auth_state):
+            groups = auth_state["oauth_user"].get(OIDC_GROUPS_CLAIM) or []
+            return [groups] if isinstance(groups, str) else groups
+
+        c.GenericOAuthenticator.manage_groups = AUTHENTICATOR_MANAGES_GROUPS = True
+        c.GenericOAuthenticator.auth_state_groups_key = groups_from_claim
+        # Admin groups may log in too; the userlist still allows and makes admins by name.
+        c.GenericOAuthenticator.allowed_groups = OIDC_ALLOWED_GROUPS | OIDC_ADMIN_GROUPS
+        if ADMINS_CAN_ACCESS_SERVERS:
+            c.GenericOAuthenticator.admin_groups = OIDC_ADMIN_GROUPS
+        else:
+            # Members get the operator role above, through their JupyterHub group.
+            OPERATOR_ROLE["groups"] = sorted(OIDC_ADMIN_GROUPS)
+    elif OIDC_ALLOWED_GROUPS or OIDC_ADMIN_GROUPS:
+        sys.exit("jupyterhub_config.py: OIDC_ALLOWED_GROUPS and OIDC_ADMIN_GROUPS need OIDC_GROUPS_CLAIM (see .env)")
 elif AUTHENTICATOR == "local-trial":
     # For trying the stack only: users in the userlist log in with one shared
     # password from .env, admins with a second, longer one.  Switch
@@ -126,7 +176,7 @@ elif AUTHENTICATOR == "local-trial":
     c.SharedPasswordAuthenticator.user_password = env("TRIAL_PASSWORD")
     c.SharedPasswordAuthenticator.admin_password = env("TRIAL_ADMIN_PASSWORD")
 else:
-    sys.exit(f"jupyterhub_config.py: JUPYTERHUB_AUTHENTICATOR={AUTHENTICATOR!r}; use github or local-trial")
+    sys.exit(f"jupyterhub_config.py: JUPYTERHUB_AUTHENTICATOR={AUTHENTICATOR!r}; use github, oidc or local-trial")
 
 # --- Spawning user containers -------------------------------------------------
 # DockerSpawner, with starts admitted in order a few at a time (hub/spawn_queue.py).
@@ -206,8 +256,9 @@ if SHARED_DATA:
     c.DockerSpawner.volumes[SHARED_DATA] = {"bind": environments.shared_data_mount(NOTEBOOK_DIR), "mode": "ro"}
 GROUP_FOLDERS = env_parsed(environments.parse_group_folders, "GROUP_FOLDERS")
 c.DockerSpawner.group_overrides = environments.group_overrides(GROUP_FOLDERS, NOTEBOOK_DIR)
-if users.groups:
+if users.groups and not AUTHENTICATOR_MANAGES_GROUPS:
     # Adds memberships at every start; removing one takes the admin panel too (README).
+    # (JupyterHub refuses load_groups when the authenticator manages groups.)
     c.JupyterHub.load_groups = {group: {"users": sorted(members)} for group, members in sorted(users.groups.items())}
 
 # --- Idle culling ------------------------------------------------------------

@@ -25,6 +25,7 @@ from environments import (  # noqa: E402
     parse_shared_data,
     parse_sizes,
 )
+from openid_connect import OidcSettingError, check_issuer  # noqa: E402
 from userlist import UserlistError, read_userlist  # noqa: E402
 
 PLACEHOLDER = "CHANGE_ME"
@@ -32,10 +33,14 @@ REQUIRED = ["PUBLIC_HOSTNAME", "DOCKER_NETWORK", "DATA_VOLUME", "JUPYTERHUB_IMAG
 POSTGRES_REQUIRED = ["POSTGRES_PASSWORD", "DB_VOLUME", "POSTGRES_IMAGE"]
 
 
-def github_problems(values):
+def callback_url(values):
     hostname = values.get("PUBLIC_HOSTNAME", "<hostname>")
     port = values.get("HTTPS_PORT", "443")
-    callback = f"https://{hostname}{'' if port == '443' else ':' + port}/hub/oauth_callback"
+    return f"https://{hostname}{'' if port == '443' else ':' + port}/hub/oauth_callback"
+
+
+def github_problems(values):
+    callback = callback_url(values)
     missing = [key for key in ("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET") if values.get(key, "") in ("", PLACEHOLDER)]
     if not missing:
         return []
@@ -45,6 +50,28 @@ def github_problems(values):
         f"Authorization callback URL {callback}, then copy its Client ID and a new "
         "client secret into GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET in .env."
     ]
+
+
+def oidc_problems(values):
+    """OpenID Connect settings, one line each; the provider itself is asked only when the hub starts."""
+    problems = []
+    try:
+        check_issuer(values.get("OIDC_ISSUER", ""))
+    except OidcSettingError as error:
+        problems.append(str(error))
+    missing = [key for key in ("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET") if values.get(key, "") in ("", PLACEHOLDER)]
+    if missing:
+        problems.append(
+            f"{' and '.join(missing)} not set in .env. Register a confidential OpenID Connect client at your provider "
+            f"with redirect URI {callback_url(values)}, then copy its client ID and secret into OIDC_CLIENT_ID and "
+            "OIDC_CLIENT_SECRET in .env (README, \"OpenID Connect\")."
+        )
+    if not values.get("OIDC_USERNAME_CLAIM", "preferred_username"):
+        problems.append("OIDC_USERNAME_CLAIM is empty in .env: name the claim that holds the user name, e.g. preferred_username")
+    if not values.get("OIDC_GROUPS_CLAIM", "groups"):
+        problems += [f"{key} is set in .env but OIDC_GROUPS_CLAIM is empty: name the claim that lists the groups, e.g. groups"
+                     for key in ("OIDC_ALLOWED_GROUPS", "OIDC_ADMIN_GROUPS") if values.get(key)]
+    return problems
 
 
 def env_problems(env_path, reverse_proxy):
@@ -68,13 +95,15 @@ def env_problems(env_path, reverse_proxy):
     authenticator = values.get("JUPYTERHUB_AUTHENTICATOR", "github")
     if authenticator == "github":
         problems += github_problems(values)
+    elif authenticator == "oidc":
+        problems += oidc_problems(values)
     elif authenticator == "local-trial":
         if len(values.get("TRIAL_PASSWORD", "")) < 16:
             problems.append("TRIAL_PASSWORD is empty or shorter than 16 characters: run `make secrets`")
         if len(values.get("TRIAL_ADMIN_PASSWORD", "")) < 32:
             problems.append("TRIAL_ADMIN_PASSWORD is empty or shorter than 32 characters: run `make secrets`")
     else:
-        problems.append(f"JUPYTERHUB_AUTHENTICATOR={authenticator!r} in .env; use github or local-trial")
+        problems.append(f"JUPYTERHUB_AUTHENTICATOR={authenticator!r} in .env; use github, oidc or local-trial")
     return problems, values
 
 
@@ -107,8 +136,15 @@ def userlist_problems(path, values):
     except UserlistError as error:
         return [str(error)], []
     notes = []
-    if not users.allowed and not values.get("GITHUB_ALLOWED_ORGANIZATIONS"):
+    oidc = values.get("JUPYTERHUB_AUTHENTICATOR") == "oidc"
+    oidc_groups = oidc and values.get("OIDC_GROUPS_CLAIM", "groups")
+    allowed_elsewhere = values.get("GITHUB_ALLOWED_ORGANIZATIONS") or (
+        oidc_groups and (values.get("OIDC_ALLOWED_GROUPS") or values.get("OIDC_ADMIN_GROUPS")))
+    if not users.allowed and not allowed_elsewhere:
         notes.append(f"note: {path.name} lists no users, so nobody can log in yet")
+    if users.groups and oidc_groups:
+        notes.append(f"note: the @group words in {path.name} are not used: with OIDC_GROUPS_CLAIM, "
+                     "JupyterHub groups come from the provider at every login")
     return [], notes
 
 
