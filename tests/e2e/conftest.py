@@ -13,3 +13,5 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if HERE in Path(item.path).parents:
             item.add_marker(pytest.mark.e2e)
+    # Restarting the engine stops every stack; run those tests after all others.
+    items.sort(key=lambda item: item.get_closest_marker("engine_restart") is not None)

