@@ -16,6 +16,7 @@ built.  Recipes (one folder each beside this file):
     socket-proxy/   haproxy:<version>-alpine
     certbot/        certbot/certbot:v<version>
     pebble/         jupyterhub-template/pebble:<suite>  (test peer, not pinned)
+    slapd/          jupyterhub-template/slapd:<suite>   (test peer, not pinned)
     postgres/       postgres:<version>-alpine
 
 They build on two shared layers: base/ (a debootstrapped Debian trixie rootfs
@@ -64,6 +65,8 @@ BASE_IMAGE = f"jupyterhub-template/standin-base:{SUITE}"
 PYTHON_IMAGE = f"jupyterhub-template/standin-python:{SUITE}"
 # The ACME test server the Let's Encrypt end-to-end test talks to.
 PEBBLE_IMAGE = f"jupyterhub-template/pebble:{SUITE}"
+# The LDAP server the LDAP login end-to-end test talks to.
+SLAPD_IMAGE = f"jupyterhub-template/slapd:{SUITE}"
 LABEL = "org.jupyterhub-template.standin"
 
 # Not in _pins: versions only the stand-ins need.
@@ -146,6 +149,8 @@ def recipe_for(ref: str, pins: dict | None = None) -> tuple:
         return "certbot", {}
     if ref == PEBBLE_IMAGE:
         return "pebble", {}
+    if ref == SLAPD_IMAGE:
+        return "slapd", {}
     if ref == pins["postgres_image"] or name == "postgres":
         return "postgres", {}
     raise StandinError(f"no stand-in recipe for {ref!r}")
@@ -373,6 +378,7 @@ _RECIPE_LAYERS = {
     "socket-proxy": ("base",),
     "certbot": ("base",),
     "pebble": ("base",),
+    "slapd": ("base",),
     "postgres": ("base",),
 }
 

@@ -186,6 +186,50 @@ def _verify_pebble(ref: str, pins: dict) -> str:
     out = _dockerrun(ref, "sh", "-c", "command -v pebble && command -v pebble-challtestsrv")
     _expect("/pebble-challtestsrv" in out, f"{ref}: {out!r}")
     return "pebble + pebble-challtestsrv present"
+_SLAPD_CONF = textwrap.dedent("""
+    include /etc/ldap/schema/core.schema
+    include /etc/ldap/schema/cosine.schema
+    include /etc/ldap/schema/inetorgperson.schema
+    modulepath /usr/lib/ldap
+    moduleload back_mdb
+    database mdb
+    suffix "dc=verify,dc=test"
+    rootdn "cn=admin,dc=verify,dc=test"
+    rootpw standin-verify
+    directory /var/lib/ldap-standin
+""")
+
+_SLAPD_DATA = textwrap.dedent("""
+    dn: dc=verify,dc=test
+    objectClass: dcObject
+    objectClass: organization
+    o: verify
+    dc: verify
+
+    dn: uid=ada,dc=verify,dc=test
+    objectClass: inetOrgPerson
+    uid: ada
+    cn: Ada
+    sn: Lovelace
+    userPassword: standin-verify-ada
+""")
+
+
+def _verify_slapd(ref: str, pins: dict) -> str:
+    """run-slapd.sh builds the configuration from /seed and serves it; a user binds with her password."""
+    with tempfile.TemporaryDirectory(prefix="standin-slapd-") as tmp:
+        (Path(tmp) / "slapd.conf").write_text(_SLAPD_CONF, encoding="utf-8")
+        (Path(tmp) / "data.ldif").write_text(_SLAPD_DATA.lstrip(), encoding="utf-8")
+        for path in Path(tmp).iterdir():
+            path.chmod(0o644)
+        Path(tmp).chmod(0o755)
+        with _container(ref, extra=["-v", f"{tmp}:/seed:ro"]) as name:
+            who = _wait_exec(name, ["ldapwhoami", "-x", "-H", "ldap://127.0.0.1", "-D", "uid=ada,dc=verify,dc=test",
+                                    "-w", "standin-verify-ada"], 60)
+    _expect("dn:uid=ada,dc=verify,dc=test" in who, f"{ref}: ldapwhoami printed {who!r}")
+    return "slapd from /seed, simple bind as a seeded user OK"
+
+
 def _verify_postgres(ref: str, pins: dict) -> str:
     out = _dockerrun(ref, "sh", "-c", "postgres --version && id postgres && command -v pg_dump psql pg_isready")
     _expect("PostgreSQL" in out and "uid=70(postgres) gid=70(postgres)" in out, f"{ref}: {out!r}")
@@ -204,6 +248,7 @@ _VERIFIERS = {
     "socket-proxy": _verify_socket_proxy,
     "certbot": _verify_certbot,
     "pebble": _verify_pebble,
+    "slapd": _verify_slapd,
     "postgres": _verify_postgres,
 }
 

@@ -25,6 +25,7 @@ from environments import (  # noqa: E402
     parse_shared_data,
     parse_sizes,
 )
+from ldap_login import settings_problems as ldap_settings_problems  # noqa: E402
 from userlist import UserlistError, read_userlist  # noqa: E402
 
 PLACEHOLDER = "CHANGE_ME"
@@ -45,6 +46,29 @@ def github_problems(values):
         f"Authorization callback URL {callback}, then copy its Client ID and a new "
         "client secret into GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET in .env."
     ]
+
+
+def ldap_problems(values):
+    """LDAP_* settings; `make check` then tries the server from the hub (hub/ldap_login.py reach)."""
+    problems = ldap_settings_problems(values)
+    ca_cert = values.get("LDAP_CA_CERT", "")
+    if ca_cert and not (ROOT / ca_cert).is_file():
+        problems.append(f"LDAP_CA_CERT={ca_cert} in .env: no such file (the LDAP server's CA certificate, PEM)")
+    return problems
+
+
+NATIVE_NUMBERS = {"NATIVE_MINIMUM_PASSWORD_LENGTH": 1, "NATIVE_ALLOWED_FAILED_LOGINS": 0, "NATIVE_LOCKOUT_SECONDS": 0}
+NATIVE_FLAGS = ("NATIVE_ENABLE_SIGNUP", "NATIVE_OPEN_SIGNUP", "NATIVE_CHECK_COMMON_PASSWORD")
+
+
+def native_problems(values):
+    """NATIVE_* settings: whole numbers and true/false."""
+    problems = [f"{key}={values[key]} in .env: use a whole number of at least {least}"
+                for key, least in NATIVE_NUMBERS.items()
+                if key in values and not (values[key].isdigit() and int(values[key]) >= least)]
+    problems += [f"{key}={values[key]} in .env: use true or false"
+                 for key in NATIVE_FLAGS if key in values and values[key].lower() not in ("true", "false")]
+    return problems
 
 
 def env_problems(env_path, reverse_proxy):
@@ -71,8 +95,12 @@ def env_problems(env_path, reverse_proxy):
             problems.append("TRIAL_PASSWORD is empty or shorter than 16 characters: run `make secrets`")
         if len(values.get("TRIAL_ADMIN_PASSWORD", "")) < 32:
             problems.append("TRIAL_ADMIN_PASSWORD is empty or shorter than 32 characters: run `make secrets`")
+    elif authenticator == "ldap":
+        problems += ldap_problems(values)
+    elif authenticator == "native":
+        problems += native_problems(values)
     else:
-        problems.append(f"JUPYTERHUB_AUTHENTICATOR={authenticator!r} in .env; use github or local-trial")
+        problems.append(f"JUPYTERHUB_AUTHENTICATOR={authenticator!r} in .env; use github, local-trial, ldap or native")
     return problems, values
 
 
@@ -105,7 +133,10 @@ def userlist_problems(path, values):
     except UserlistError as error:
         return [str(error)], []
     notes = []
-    if not users.allowed and not values.get("GITHUB_ALLOWED_ORGANIZATIONS"):
+    # LDAP groups and NativeAuthenticator's sign-up admit users the userlist does not name.
+    others_admitted = values.get("GITHUB_ALLOWED_ORGANIZATIONS") or values.get("JUPYTERHUB_AUTHENTICATOR") == "native" or (
+        values.get("JUPYTERHUB_AUTHENTICATOR") == "ldap" and (values.get("LDAP_ALLOWED_GROUPS") or values.get("LDAP_ADMIN_GROUPS")))
+    if not users.allowed and not others_admitted:
         notes.append(f"note: {path.name} lists no users, so nobody can log in yet")
     return [], notes
 
