@@ -12,6 +12,7 @@ Runs in its own process because the config reads os.environ and sys.path.
 """
 
 import asyncio
+import inspect
 import json
 import logging
 import sys
@@ -51,7 +52,9 @@ def main(path, username, user_options=None):
         app.log.addHandler(collector)
         app.load_config_file(path)
         app.update_config(app.config)  # re-apply so traitlets checks every section
-        authenticator = app.authenticator_class(parent=app, config=app.config)
+        # NativeAuthenticator creates its table in the hub database, which the probe has not got.
+        no_table = {"add_new_table": False} if "add_new_table" in inspect.signature(app.authenticator_class).parameters else {}
+        authenticator = app.authenticator_class(parent=app, config=app.config, **no_table)
         authenticator.log.addHandler(collector)
         spawner_class = app.spawner_class
         user = types.SimpleNamespace(name=username, id=1, url=f"/user/{username}/", escaped_name=username)
@@ -98,7 +101,12 @@ def main(path, username, user_options=None):
         "spawner": spawner_values,
         "warnings": collector.messages + [str(warning.message) for warning in caught],
     }
-    for name in ("client_id", "oauth_callback_url", "github_url", "allowed_organizations", "scope", "user_password", "admin_password"):
+    for name in ("client_id", "oauth_callback_url", "github_url", "allowed_organizations", "scope", "user_password", "admin_password",
+                 # LDAP and local accounts
+                 "server_address", "server_port", "tls_strategy", "tls_kwargs", "bind_dn_template", "lookup_dn",
+                 "user_search_base", "user_attribute", "lookup_dn_search_user", "allowed_groups",
+                 "enable_signup", "open_signup", "minimum_password_length", "check_common_password",
+                 "allowed_failed_logins", "seconds_before_next_try"):
         if authenticator.has_trait(name):
             value = getattr(authenticator, name)
             result[name] = sorted(value) if isinstance(value, (set, frozenset)) else value

@@ -79,9 +79,14 @@ def start_slapd(site):
     run(["docker", "rm", "-f", LDAP_CONTAINER], check=False)
     run(["docker", "run", "-d", "--name", LDAP_CONTAINER, "--network", NETWORK, "--network-alias", LDAP_HOST,
          "-v", f"{seed}:/seed:ro", SLAPD_IMAGE])
-    wait_until(lambda: run(["docker", "exec", LDAP_CONTAINER, "ldapwhoami", "-x", "-ZZ", "-H", f"ldap://{LDAP_HOST}",
-                            "-D", f"uid=alice,ou=people,{SUFFIX}", "-w", PASSWORDS["alice"]],
-                           check=False).returncode == 0 or None, 60, "slapd", interval=2)
+    try:
+        wait_until(lambda: run(["docker", "exec", "-e", "LDAPTLS_CACERT=/seed/ca.crt", LDAP_CONTAINER, "ldapwhoami", "-x", "-ZZ",
+                                "-H", f"ldap://{LDAP_HOST}", "-D", f"uid=alice,ou=people,{SUFFIX}", "-w", PASSWORDS["alice"]],
+                               check=False).returncode == 0 or None, 60, "slapd", interval=2)
+    except AssertionError:
+        logs = run(["docker", "logs", "--tail", "40", LDAP_CONTAINER], check=False)
+        print(logs.stdout + logs.stderr)
+        raise
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,7 @@ def bind_templates(text):
     templates = split_dns(text)
     for template in templates:
         if "{username}" not in template:
-            raise LdapSettingError(f"LDAP_BIND_DN_TEMPLATE entry {template!r} in .env has no {{username}}")
+            raise LdapSettingError(f"LDAP_BIND_DN_TEMPLATE entry {template!r} in .env has no " + "{username}")
     return templates
 
 
