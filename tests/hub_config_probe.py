@@ -12,6 +12,8 @@ Runs in its own process because the config reads os.environ and sys.path.
 """
 
 import asyncio
+import contextlib
+import importlib
 import inspect
 import json
 import logging
@@ -43,7 +45,18 @@ def apply_user_options(spawner, user_options):
     return None
 
 
+def import_quietly(*modules):
+    """Import third-party modules whose import-time deprecation noise is not about our config
+    (ldap3, nativeauthenticator: JupyterHub imports them while resolving authenticator names)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for module in modules:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
+
+
 def main(path, username, user_options=None):
+    import_quietly("ldap3", "ldapauthenticator", "nativeauthenticator")
     collector = Collect()
     logging.getLogger().addHandler(collector)
     warnings.simplefilter("always")

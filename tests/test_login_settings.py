@@ -6,16 +6,9 @@ import sys
 import pytest
 
 from template_helpers import PROJECT_TEMPLATE, bake_ok, load_module, variant_context
-from test_hub_config import load_config
+from test_hub_config import assert_no_config_warnings, load_config
 
 ldap_login = load_module(PROJECT_TEMPLATE / "hub" / "ldap_login.py", "ldap_login")
-
-
-def assert_no_config_warnings(config):
-    """Warnings about our settings; ldap3's own deprecation noise (pyasn1, locale) is not ours."""
-    relevant = [message for message in config["warnings"]
-                if "not recognized" in message or "Config option" in message or "Authenticator." in message]
-    assert not relevant, relevant
 
 
 @pytest.mark.parametrize(("url", "expected"), [
