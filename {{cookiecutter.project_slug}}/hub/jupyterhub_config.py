@@ -142,7 +142,7 @@ elif AUTHENTICATOR == "ldap":
     # docker-compose.yml) or the image's trusted CAs must vouch for the server.
     LDAP_TLS = {"validate": 2}  # ssl.CERT_REQUIRED
     if env("LDAP_CA_CERT", ""):
-        LDAP_TLS["ca_certs_file"] = internal("LDAP_CA_FILE", "/srv/jupyterhub/ldap-ca.pem")
+        LDAP_TLS["ca_certs_file"] = "/srv/jupyterhub/ldap-ca.pem"  # where docker-compose.yml mounts it
     c.LDAPAuthenticator.tls_kwargs = LDAP_TLS
     LDAP_USERNAME_ATTRIBUTE = env("LDAP_USERNAME_ATTRIBUTE", "uid")
     if LDAP_BIND_TEMPLATES:
