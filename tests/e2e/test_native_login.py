@@ -83,9 +83,9 @@ def test_too_short_and_common_passwords_are_refused_at_sign_up(native_site, brow
         message = sign_up(browser, "frank", "Short-pw1")
         assert f"at least {MINIMUM_LENGTH} characters" in message, message
         # Long enough, but on NativeAuthenticator's list of common passwords.
-        message = sign_up(browser, "frank", "qwertyuiopasdfghjkl")
+        message = sign_up(browser, "frank", "1qaz2wsx3edc")
         assert "not too common" in message, message
-        log_in(browser, "frank", "qwertyuiopasdfghjkl")
+        log_in(browser, "frank", "1qaz2wsx3edc")
         assert "Invalid username or password" in login_error(browser)
     except Exception:
         save_artifacts(browser, "native-password-rules")
