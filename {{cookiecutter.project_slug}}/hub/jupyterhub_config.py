@@ -164,6 +164,23 @@ elif AUTHENTICATOR == "native":
     # Local accounts (README, "Local accounts"): people sign up at /hub/signup and an
     # admin approves them at /hub/authorize.  Users in userlist are approved when they
     # sign up; approval, not the userlist, decides who else gets in.
+    from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
+
+    class NoTimer:
+        """NativeAuthenticator 1.3.0's login form times itself with the handler's statsd
+        client, which JupyterHub 6 removed; this no-op stands in (drop it once upstream has)."""
+
+        def timer(self, name):
+            return self
+
+        def start(self):
+            return self
+
+        def stop(self, send=True):
+            pass
+
+    if not hasattr(NativeLoginHandler, "statsd"):
+        NativeLoginHandler.statsd = NoTimer()
     c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
     c.Authenticator.allow_all = True
     c.NativeAuthenticator.enable_signup = env_flag("NATIVE_ENABLE_SIGNUP", "true")
