@@ -12,6 +12,9 @@ Runs in its own process because the config reads os.environ and sys.path.
 """
 
 import asyncio
+import contextlib
+import importlib
+import inspect
 import json
 import logging
 import sys
@@ -54,7 +57,18 @@ def about_the_config(warning, config_path):
     return warning.filename == config_path or any(package in parts for package in CONFIG_PACKAGES)
 
 
+def import_quietly(*modules):
+    """Import third-party modules whose import-time deprecation noise is not about our config
+    (ldap3, nativeauthenticator: JupyterHub imports them while resolving authenticator names)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for module in modules:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
+
+
 def main(path, username, user_options=None):
+    import_quietly("ldap3", "ldapauthenticator", "nativeauthenticator")
     collector = Collect()
     logging.getLogger().addHandler(collector)
     warnings.simplefilter("always")
@@ -63,7 +77,9 @@ def main(path, username, user_options=None):
         app.log.addHandler(collector)
         app.load_config_file(path)
         app.update_config(app.config)  # re-apply so traitlets checks every section
-        authenticator = app.authenticator_class(parent=app, config=app.config)
+        # NativeAuthenticator creates its table in the hub database, which the probe has not got.
+        no_table = {"add_new_table": False} if "add_new_table" in inspect.signature(app.authenticator_class).parameters else {}
+        authenticator = app.authenticator_class(parent=app, config=app.config, **no_table)
         authenticator.log.addHandler(collector)
         spawner_class = app.spawner_class
         user = types.SimpleNamespace(name=username, id=1, url=f"/user/{username}/", escaped_name=username)
@@ -113,7 +129,12 @@ def main(path, username, user_options=None):
     }
     for name in ("client_id", "oauth_callback_url", "github_url", "allowed_organizations", "scope", "user_password", "admin_password",
                  "authorize_url", "token_url", "userdata_url", "username_claim", "login_service", "manage_groups",
-                 "allowed_groups", "admin_groups", "http_request_kwargs"):
+                 "allowed_groups", "admin_groups", "http_request_kwargs",
+                 # LDAP and local accounts
+                 "server_address", "server_port", "tls_strategy", "tls_kwargs", "bind_dn_template", "lookup_dn",
+                 "user_search_base", "user_attribute", "lookup_dn_search_user",
+                 "enable_signup", "open_signup", "minimum_password_length", "check_common_password",
+                 "allowed_failed_logins", "seconds_before_next_try"):
         if authenticator.has_trait(name):
             value = getattr(authenticator, name)
             result[name] = sorted(value) if isinstance(value, (set, frozenset)) else value

@@ -40,7 +40,7 @@ BAD_VALUES = {
                           ".admin@example.org", "ａdmin@example.org", "admin@example.org\n"],
 }
 CHOICE_FIELDS = {
-    "authenticator": ["ldap"],
+    "authenticator": ["saml"],
     "reverse_proxy": ["traefik"],
     "tls_mode": ["letsencrypt-magic", "acme"],
     "database": ["mysql"],

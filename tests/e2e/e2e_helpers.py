@@ -1,5 +1,8 @@
 """End-to-end helpers and fixtures: a generated deployment running on a real Docker engine."""
 
+import base64
+import contextlib
+import hashlib
 import html
 import json
 import os
@@ -15,6 +18,8 @@ import pytest
 import requests
 import websocket
 from cookiecutter.main import cookiecutter
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.common.by import By
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = TESTS_DIR.parent
@@ -320,3 +325,53 @@ def deployment(tmp_path_factory, phase_times):
         "http_port": str(HTTP_PORT), "https_port": str(HTTPS_PORT),
         "docker_network": NETWORK, "data_volume": VOLUME,
     })
+
+
+# --- A real browser (Debian's Chromium, driven by selenium) -------------------------
+
+BROWSER_ARTIFACTS = TEMPLATE_DIR / "build" / "browser"
+
+
+def spki_hash(certificate):
+    """base64 SHA-256 of the certificate's public key, for --ignore-certificate-errors-spki-list."""
+    key = subprocess.run(["openssl", "x509", "-in", certificate, "-pubkey", "-noout"], capture_output=True, check=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=key, capture_output=True, check=True).stdout
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def start_chromium(profile, host_rule, certificates, console_log=False):
+    """Headless Chromium that resolves `host_rule` (a name or *.domain) to loopback and trusts
+    exactly `certificates` (test-CA leaves, by public key), nothing else."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    trusted = ",".join(spki_hash(str(path)) for path in certificates)
+    for argument in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", "--window-size=1400,1000", f"--user-data-dir={profile}",
+        f"--host-resolver-rules=MAP {host_rule} 127.0.0.1", f"--ignore-certificate-errors-spki-list={trusted}",
+    ):
+        options.add_argument(argument)
+    if console_log:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(options=options, service=Service(executable_path="/usr/bin/chromedriver"))
+
+
+def save_artifacts(driver, name):
+    BROWSER_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(BROWSER_ARTIFACTS / f"{name}.png"))
+    with contextlib.suppress(WebDriverException):
+        (BROWSER_ARTIFACTS / f"{name}-console.json").write_text(json.dumps(driver.get_log("browser"), indent=2))
+
+
+def launcher_or_reload(driver):
+    """JupyterLab's launcher, reloading as a user would when Chromium aborts the page load with
+    ERR_NETWORK_CHANGED: it watches the host's interfaces, and starting a user container adds one."""
+    if driver.find_elements(By.CSS_SELECTOR, ".jp-LauncherCard"):
+        return True
+    if "ERR_NETWORK_CHANGED" in driver.page_source:
+        driver.refresh()
+    return False

@@ -4,68 +4,22 @@ A browser sends an Origin with the HTTPS port on every kernel WebSocket; only a
 real browser catches a proxy that drops the port from Host (see nginx/jupyterhub.conf).
 """
 
-import base64
-import contextlib
-import hashlib
-import json
-import subprocess
 import time
 
 import pytest
-from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from e2e_helpers import HOSTNAME, PUBLIC_URL, TEMPLATE_DIR
-
-ARTIFACTS = TEMPLATE_DIR / "build" / "browser"
-
-
-def spki_hash(certificate):
-    """base64 SHA-256 of the certificate's public key, for --ignore-certificate-errors-spki-list."""
-    key = subprocess.run(["openssl", "x509", "-in", certificate, "-pubkey", "-noout"], capture_output=True, check=True).stdout
-    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=key, capture_output=True, check=True).stdout
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+from e2e_helpers import HOSTNAME, PUBLIC_URL, launcher_or_reload, save_artifacts, start_chromium
 
 
 @pytest.fixture
 def browser(deployment, tmp_path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for argument in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'profile'}",
-        f"--host-resolver-rules=MAP {HOSTNAME} 127.0.0.1",
-        # Trust exactly this deployment's certificate (issued by the test CA), nothing else.
-        f"--ignore-certificate-errors-spki-list={spki_hash(str(deployment.path / 'nginx/certs/fullchain.pem'))}",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path="/usr/bin/chromedriver"))
+    driver = start_chromium(tmp_path / "profile", HOSTNAME, [deployment.path / "nginx/certs/fullchain.pem"], console_log=True)
     yield driver
     driver.quit()
-
-
-def save_artifacts(driver, name):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
-    with contextlib.suppress(WebDriverException):
-        (ARTIFACTS / f"{name}-console.json").write_text(json.dumps(driver.get_log("browser"), indent=2))
-
-
-def launcher_or_reload(driver):
-    """JupyterLab's launcher, reloading as a user would when Chromium aborts the page load with
-    ERR_NETWORK_CHANGED: it watches the host's interfaces, and starting a user container adds one."""
-    if driver.find_elements(By.CSS_SELECTOR, ".jp-LauncherCard"):
-        return True
-    if "ERR_NETWORK_CHANGED" in driver.page_source:
-        driver.refresh()
-    return False
 
 
 def test_login_jupyterlab_and_run_a_cell(deployment, browser, phase_times):

@@ -18,14 +18,11 @@ import json
 import time
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
-from test_browser import launcher_or_reload, save_artifacts, spki_hash
 
-from e2e_helpers import new_session, run, site_lifecycle, wait_until
+from e2e_helpers import launcher_or_reload, new_session, run, save_artifacts, site_lifecycle, start_chromium, wait_until
 from standins import OIDC_PROVIDER_IMAGE
 from tls_helpers import issue_server_certificate
 
@@ -99,19 +96,9 @@ def oidc_site(tmp_path_factory, phase_times, provider_tls):
 
 @pytest.fixture
 def browser(oidc_site, provider_tls, tmp_path):
-    trusted = ",".join(spki_hash(str(path)) for path in (oidc_site.path / "nginx/certs/fullchain.pem", provider_tls[0] / "cert.pem"))
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for argument in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'profile'}",
-        "--host-resolver-rules=MAP *.oidc.e2e.test 127.0.0.1",
-        # Exactly the hub's and the provider's certificates (both from test CAs), nothing else.
-        f"--ignore-certificate-errors-spki-list={trusted}",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path="/usr/bin/chromedriver"))
+    # Exactly the hub's and the provider's certificates (both from test CAs), nothing else.
+    driver = start_chromium(tmp_path / "profile", "*.oidc.e2e.test",
+                            [oidc_site.path / "nginx/certs/fullchain.pem", provider_tls[0] / "cert.pem"])
     yield driver
     driver.quit()
 

@@ -17,6 +17,7 @@ built.  Recipes (one folder each beside this file):
     certbot/        certbot/certbot:v<version>
     pebble/         jupyterhub-template/pebble:<suite>  (test peer, not pinned)
     oidc-provider/  jupyterhub-template/oidc-provider:<suite>  (test peer, not pinned)
+    slapd/          jupyterhub-template/slapd:<suite>   (test peer, not pinned)
     postgres/       postgres:<version>-alpine
 
 They build on two shared layers: base/ (a debootstrapped Debian trixie rootfs
@@ -67,6 +68,8 @@ PYTHON_IMAGE = f"jupyterhub-template/standin-python:{SUITE}"
 PEBBLE_IMAGE = f"jupyterhub-template/pebble:{SUITE}"
 # The OpenID Provider the OIDC login end-to-end test talks to (npm oidc-provider).
 OIDC_PROVIDER_IMAGE = f"jupyterhub-template/oidc-provider:{SUITE}"
+# The LDAP server the LDAP login end-to-end test talks to.
+SLAPD_IMAGE = f"jupyterhub-template/slapd:{SUITE}"
 LABEL = "org.jupyterhub-template.standin"
 
 # Not in _pins: versions only the stand-ins need.
@@ -154,6 +157,8 @@ def recipe_for(ref: str, pins: dict | None = None) -> tuple:
         return "pebble", {}
     if ref == OIDC_PROVIDER_IMAGE:
         return "oidc-provider", {"OIDC_PROVIDER_VERSION": OIDC_PROVIDER_VERSION}
+    if ref == SLAPD_IMAGE:
+        return "slapd", {}
     if ref == pins["postgres_image"] or name == "postgres":
         return "postgres", {}
     raise StandinError(f"no stand-in recipe for {ref!r}")
@@ -382,6 +387,7 @@ _RECIPE_LAYERS = {
     "certbot": ("base",),
     "pebble": ("base",),
     "oidc-provider": ("base",),
+    "slapd": ("base",),
     "postgres": ("base",),
 }
 

@@ -23,7 +23,7 @@ from standins import _run as run
 from standins import _say as say
 
 
-def _dockerrun(ref: str, *args: str, timeout: float = 120, extra=()) -> str:
+def _docker_run(ref: str, *args: str, timeout: float = 120, extra=()) -> str:
     result = run(["docker", "run", "--rm", *extra, ref, *args], timeout=timeout)
     return result.stdout
 
@@ -57,7 +57,7 @@ def _wait_exec(name: str, cmd: list, deadline_s: float = 60) -> str:
 
 def _verify_hub(ref: str, pins: dict) -> str:
     _, args = recipe_for(ref, pins)
-    out = _dockerrun(ref, "sh", "-c",
+    out = _docker_run(ref, "sh", "-c",
                       "jupyterhub --version && configurable-http-proxy --version"
                       " && python3 -c 'import urllib.request, sqlite3' && python3 -m pip --version"
                       " && pwd")
@@ -99,12 +99,12 @@ _SERVER_CHECK = textwrap.dedent("""
 
 
 def _verify_notebook(ref: str, pins: dict) -> str:
-    out = _dockerrun(ref, "sh", "-c",
+    out = _docker_run(ref, "sh", "-c",
                       "id && jupyterhub-singleuser --version && pwd && test -d work && test -O work")
     _expect("uid=1000(jovyan) gid=100(users)" in out, f"{ref}: id printed {out!r}")
     _expect(pins["jupyterhub"] in out.split(), f"{ref}: jupyterhub-singleuser --version: {out!r}")
     _expect("/home/jovyan" in out.split(), f"{ref}: WORKDIR is not /home/jovyan: {out!r}")
-    kernel = _dockerrun(ref, "python3", "-c", _KERNEL_CHECK)
+    kernel = _docker_run(ref, "python3", "-c", _KERNEL_CHECK)
     _expect("KERNEL-OUT:42" in kernel, f"{ref}: kernel did not print 42: {kernel[-1500:]!r}")
     with _container(ref, "start-notebook.py", "--IdentityProvider.token=standin-verify") as name:
         server = _wait_exec(name, ["python3", "-c", _SERVER_CHECK])
@@ -136,7 +136,7 @@ _NGINX_TEST_CONF = textwrap.dedent("""
 
 
 def _verify_nginx(ref: str, pins: dict) -> str:
-    out = _dockerrun(ref, "sh", "-c",
+    out = _docker_run(ref, "sh", "-c",
                       "nginx -v 2>&1 && id nginx && test -f /etc/nginx/mime.types"
                       " && test ! -e /etc/nginx/sites-enabled/default && command -v wget")
     _expect("nginx version" in out and "uid=101(nginx) gid=101(nginx)" in out,
@@ -157,9 +157,9 @@ def _verify_nginx(ref: str, pins: dict) -> str:
 
 
 def _verify_socket_proxy(ref: str, pins: dict) -> str:
-    out = _dockerrun(ref, "haproxy", "-v")
+    out = _docker_run(ref, "haproxy", "-v")
     _expect("HAProxy version" in out, f"{ref}: haproxy -v printed {out!r}")
-    ids = _dockerrun(ref, "sh", "-c", "id && test -d /usr/local/etc/haproxy && pwd")
+    ids = _docker_run(ref, "sh", "-c", "id && test -d /usr/local/etc/haproxy && pwd")
     _expect("(haproxy)" in ids and "/var/lib/haproxy" in ids, f"{ref}: {ids!r}")
     with tempfile.TemporaryDirectory(prefix="standin-haproxy-") as tmp:
         cfg = Path(tmp) / "haproxy.cfg"
@@ -169,21 +169,21 @@ def _verify_socket_proxy(ref: str, pins: dict) -> str:
                        "backend b\n    server s 127.0.0.1:9\n", encoding="utf-8")
         cfg.chmod(0o644)
         Path(tmp).chmod(0o755)
-        _dockerrun(ref, "-c", "-f", "/usr/local/etc/haproxy/haproxy.cfg",
+        _docker_run(ref, "-c", "-f", "/usr/local/etc/haproxy/haproxy.cfg",
                     extra=["-v", f"{cfg}:/usr/local/etc/haproxy/haproxy.cfg:ro"])
     return out.splitlines()[0].strip() + "; config check OK"
 
 
 def _verify_certbot(ref: str, pins: dict) -> str:
-    out = _dockerrun(ref, "--version")
+    out = _docker_run(ref, "--version")
     _expect(out.startswith("certbot "), f"{ref}: certbot --version printed {out!r}")
-    tools = _dockerrun(ref, "-c", "import cryptography; print('ok')", extra=["--entrypoint", "python3"])
+    tools = _docker_run(ref, "-c", "import cryptography; print('ok')", extra=["--entrypoint", "python3"])
     _expect("ok" in tools, f"{ref}: python3 with cryptography missing: {tools!r}")
     return out.strip() + "; python3 + cryptography OK"
 
 
 def _verify_pebble(ref: str, pins: dict) -> str:
-    out = _dockerrun(ref, "sh", "-c", "command -v pebble && command -v pebble-challtestsrv")
+    out = _docker_run(ref, "sh", "-c", "command -v pebble && command -v pebble-challtestsrv")
     _expect("/pebble-challtestsrv" in out, f"{ref}: {out!r}")
     return "pebble + pebble-challtestsrv present"
 
@@ -198,12 +198,56 @@ _OIDC_PROVIDER_CHECK = (
 
 def _verify_oidc_provider(ref: str, pins: dict) -> str:
     _, args = recipe_for(ref, pins)
-    out = _dockerrun(ref, "node", "-e", _OIDC_PROVIDER_CHECK)
+    out = _docker_run(ref, "node", "-e", _OIDC_PROVIDER_CHECK)
     _expect(f"oidc-provider {args['OIDC_PROVIDER_VERSION']} function" in out, f"{ref}: {out!r}")
-    _expect("server.mjs" in _dockerrun(ref, "ls", "/opt/oidc"), f"{ref}: /opt/oidc/server.mjs missing")
+    _expect("server.mjs" in _docker_run(ref, "ls", "/opt/oidc"), f"{ref}: /opt/oidc/server.mjs missing")
     return out.strip().splitlines()[-1] + "; server.mjs present"
+_SLAPD_CONF = textwrap.dedent("""
+    include /etc/ldap/schema/core.schema
+    include /etc/ldap/schema/cosine.schema
+    include /etc/ldap/schema/inetorgperson.schema
+    modulepath /usr/lib/ldap
+    moduleload back_mdb
+    database mdb
+    suffix "dc=verify,dc=test"
+    rootdn "cn=admin,dc=verify,dc=test"
+    rootpw standin-verify
+    directory /var/lib/ldap-standin
+""")
+
+_SLAPD_DATA = textwrap.dedent("""
+    dn: dc=verify,dc=test
+    objectClass: dcObject
+    objectClass: organization
+    o: verify
+    dc: verify
+
+    dn: uid=ada,dc=verify,dc=test
+    objectClass: inetOrgPerson
+    uid: ada
+    cn: Ada
+    sn: Lovelace
+    userPassword: standin-verify-ada
+""")
+
+
+def _verify_slapd(ref: str, pins: dict) -> str:
+    """run-slapd.sh builds the configuration from /seed and serves it; a user binds with her password."""
+    with tempfile.TemporaryDirectory(prefix="standin-slapd-") as tmp:
+        (Path(tmp) / "slapd.conf").write_text(_SLAPD_CONF, encoding="utf-8")
+        (Path(tmp) / "data.ldif").write_text(_SLAPD_DATA.lstrip(), encoding="utf-8")
+        for path in Path(tmp).iterdir():
+            path.chmod(0o644)
+        Path(tmp).chmod(0o755)
+        with _container(ref, extra=["-v", f"{tmp}:/seed:ro"]) as name:
+            who = _wait_exec(name, ["ldapwhoami", "-x", "-H", "ldap://127.0.0.1", "-D", "uid=ada,dc=verify,dc=test",
+                                    "-w", "standin-verify-ada"], 60)
+    _expect("dn:uid=ada,dc=verify,dc=test" in who, f"{ref}: ldapwhoami printed {who!r}")
+    return "slapd from /seed, simple bind as a seeded user OK"
+
+
 def _verify_postgres(ref: str, pins: dict) -> str:
-    out = _dockerrun(ref, "sh", "-c", "postgres --version && id postgres && command -v pg_dump psql pg_isready")
+    out = _docker_run(ref, "sh", "-c", "postgres --version && id postgres && command -v pg_dump psql pg_isready")
     _expect("PostgreSQL" in out and "uid=70(postgres) gid=70(postgres)" in out, f"{ref}: {out!r}")
     extra = ["-e", "POSTGRES_PASSWORD=standin-verify", "-e", "POSTGRES_USER=verify", "-e", "POSTGRES_DB=verifydb"]
     with _container(ref, extra=extra) as name:
@@ -221,6 +265,7 @@ _VERIFIERS = {
     "certbot": _verify_certbot,
     "pebble": _verify_pebble,
     "oidc-provider": _verify_oidc_provider,
+    "slapd": _verify_slapd,
     "postgres": _verify_postgres,
 }
 

@@ -175,8 +175,74 @@ elif AUTHENTICATOR == "local-trial":
     c.JupyterHub.authenticator_class = "shared-password"
     c.SharedPasswordAuthenticator.user_password = env("TRIAL_PASSWORD")
     c.SharedPasswordAuthenticator.admin_password = env("TRIAL_ADMIN_PASSWORD")
+elif AUTHENTICATOR == "ldap":
+    # LDAP or Active Directory (README, "LDAP").  Users listed in userlist may log in;
+    # LDAP_ALLOWED_GROUPS allows whole groups, LDAP_ADMIN_GROUPS makes admins.
+    import ldap_login
+
+    c.JupyterHub.authenticator_class = "ldapauthenticator.LDAPAuthenticator"
+    try:
+        LDAP_SERVER = ldap_login.parse_url(env("LDAP_URL"))
+        LDAP_BIND_TEMPLATES = ldap_login.bind_templates(env("LDAP_BIND_DN_TEMPLATE", ""))
+    except ldap_login.LdapSettingError as error:
+        sys.exit(f"jupyterhub_config.py: {error}")
+    c.LDAPAuthenticator.server_address = LDAP_SERVER.host
+    c.LDAPAuthenticator.server_port = LDAP_SERVER.port
+    c.LDAPAuthenticator.tls_strategy = LDAP_SERVER.tls_strategy
+    # ldap3 skips certificate checks unless told; LDAP_CA_CERT (mounted by
+    # docker-compose.yml) or the image's trusted CAs must vouch for the server.
+    LDAP_TLS = {"validate": 2}  # ssl.CERT_REQUIRED
+    if env("LDAP_CA_CERT", ""):
+        LDAP_TLS["ca_certs_file"] = "/srv/jupyterhub/ldap-ca.pem"  # where docker-compose.yml mounts it
+    c.LDAPAuthenticator.tls_kwargs = LDAP_TLS
+    LDAP_USERNAME_ATTRIBUTE = env("LDAP_USERNAME_ATTRIBUTE", "uid")
+    if LDAP_BIND_TEMPLATES:
+        c.LDAPAuthenticator.bind_dn_template = LDAP_BIND_TEMPLATES
+    else:
+        # Find the user's DN first, as the service account (or anonymously).
+        c.LDAPAuthenticator.lookup_dn = True
+        c.LDAPAuthenticator.user_search_base = env("LDAP_SEARCH_BASE")
+        c.LDAPAuthenticator.user_attribute = LDAP_USERNAME_ATTRIBUTE
+        c.LDAPAuthenticator.lookup_dn_user_dn_attribute = LDAP_USERNAME_ATTRIBUTE
+        c.LDAPAuthenticator.lookup_dn_search_user = env("LDAP_SEARCH_USER_DN", "") or None
+        c.LDAPAuthenticator.lookup_dn_search_password = env("LDAP_SEARCH_PASSWORD", "") or None
+    LDAP_ADMIN_GROUPS = ldap_login.split_dns(env("LDAP_ADMIN_GROUPS", ""))
+    # Admin groups are searched too (their members may log in), so that the hook sees them.
+    c.LDAPAuthenticator.allowed_groups = ldap_login.split_dns(env("LDAP_ALLOWED_GROUPS", "")) + LDAP_ADMIN_GROUPS
+    c.LDAPAuthenticator.post_auth_hook = ldap_login.admin_login_hook(
+        LDAP_ADMIN_GROUPS, users.admins, full_admin=ADMINS_CAN_ACCESS_SERVERS, operator_role="operator")
+elif AUTHENTICATOR == "native":
+    # Local accounts (README, "Local accounts"): people sign up at /hub/signup and an
+    # admin approves them at /hub/authorize.  Users in userlist are approved when they
+    # sign up; approval, not the userlist, decides who else gets in.
+    from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
+
+    class NoTimer:
+        """NativeAuthenticator 1.3.0's login form times itself with the handler's statsd
+        client, which JupyterHub 6 removed; this no-op stands in (drop it once upstream has)."""
+
+        def timer(self, name):
+            return self
+
+        def start(self):
+            return self
+
+        def stop(self, send=True):
+            pass
+
+    if not hasattr(NativeLoginHandler, "statsd"):
+        NativeLoginHandler.statsd = NoTimer()
+    c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
+    c.Authenticator.allow_all = True
+    c.NativeAuthenticator.enable_signup = env_flag("NATIVE_ENABLE_SIGNUP", "true")
+    c.NativeAuthenticator.open_signup = env_flag("NATIVE_OPEN_SIGNUP", "false")
+    c.NativeAuthenticator.minimum_password_length = int(env("NATIVE_MINIMUM_PASSWORD_LENGTH", "10"))
+    c.NativeAuthenticator.check_common_password = env_flag("NATIVE_CHECK_COMMON_PASSWORD", "true")
+    # After this many wrong passwords a name is locked for NATIVE_LOCKOUT_SECONDS (0: never).
+    c.NativeAuthenticator.allowed_failed_logins = int(env("NATIVE_ALLOWED_FAILED_LOGINS", "5"))
+    c.NativeAuthenticator.seconds_before_next_try = int(env("NATIVE_LOCKOUT_SECONDS", "600"))
 else:
-    sys.exit(f"jupyterhub_config.py: JUPYTERHUB_AUTHENTICATOR={AUTHENTICATOR!r}; use github, oidc or local-trial")
+    sys.exit(f"jupyterhub_config.py: JUPYTERHUB_AUTHENTICATOR={AUTHENTICATOR!r}; use github, oidc, local-trial, ldap or native")
 
 # --- Spawning user containers -------------------------------------------------
 # DockerSpawner, with starts admitted in order a few at a time (hub/spawn_queue.py).

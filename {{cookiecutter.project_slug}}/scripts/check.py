@@ -25,6 +25,7 @@ from environments import (  # noqa: E402
     parse_shared_data,
     parse_sizes,
 )
+from ldap_login import settings_problems as ldap_settings_problems  # noqa: E402
 from openid_connect import OidcSettingError, check_issuer  # noqa: E402
 from userlist import UserlistError, read_userlist  # noqa: E402
 
@@ -71,6 +72,26 @@ def oidc_problems(values):
     if not values.get("OIDC_GROUPS_CLAIM", "groups"):
         problems += [f"{key} is set in .env but OIDC_GROUPS_CLAIM is empty: name the claim that lists the groups, e.g. groups"
                      for key in ("OIDC_ALLOWED_GROUPS", "OIDC_ADMIN_GROUPS") if values.get(key)]
+def ldap_problems(values):
+    """LDAP_* settings; `make check` then tries the server from the hub (hub/ldap_login.py reach)."""
+    problems = ldap_settings_problems(values)
+    ca_cert = values.get("LDAP_CA_CERT", "")
+    if ca_cert and not (ROOT / ca_cert).is_file():
+        problems.append(f"LDAP_CA_CERT={ca_cert} in .env: no such file (the LDAP server's CA certificate, PEM)")
+    return problems
+
+
+NATIVE_NUMBERS = {"NATIVE_MINIMUM_PASSWORD_LENGTH": 1, "NATIVE_ALLOWED_FAILED_LOGINS": 0, "NATIVE_LOCKOUT_SECONDS": 0}
+NATIVE_FLAGS = ("NATIVE_ENABLE_SIGNUP", "NATIVE_OPEN_SIGNUP", "NATIVE_CHECK_COMMON_PASSWORD")
+
+
+def native_problems(values):
+    """NATIVE_* settings: whole numbers and true/false."""
+    problems = [f"{key}={values[key]} in .env: use a whole number of at least {least}"
+                for key, least in NATIVE_NUMBERS.items()
+                if key in values and not (values[key].isdigit() and int(values[key]) >= least)]
+    problems += [f"{key}={values[key]} in .env: use true or false"
+                 for key in NATIVE_FLAGS if key in values and values[key].lower() not in ("true", "false")]
     return problems
 
 
@@ -102,8 +123,12 @@ def env_problems(env_path, reverse_proxy):
             problems.append("TRIAL_PASSWORD is empty or shorter than 16 characters: run `make secrets`")
         if len(values.get("TRIAL_ADMIN_PASSWORD", "")) < 32:
             problems.append("TRIAL_ADMIN_PASSWORD is empty or shorter than 32 characters: run `make secrets`")
+    elif authenticator == "ldap":
+        problems += ldap_problems(values)
+    elif authenticator == "native":
+        problems += native_problems(values)
     else:
-        problems.append(f"JUPYTERHUB_AUTHENTICATOR={authenticator!r} in .env; use github, oidc or local-trial")
+        problems.append(f"JUPYTERHUB_AUTHENTICATOR={authenticator!r} in .env; use github, oidc, local-trial, ldap or native")
     return problems, values
 
 
@@ -138,9 +163,14 @@ def userlist_problems(path, values):
     notes = []
     oidc = values.get("JUPYTERHUB_AUTHENTICATOR") == "oidc"
     oidc_groups = oidc and values.get("OIDC_GROUPS_CLAIM", "groups")
-    allowed_elsewhere = values.get("GITHUB_ALLOWED_ORGANIZATIONS") or (
-        oidc_groups and (values.get("OIDC_ALLOWED_GROUPS") or values.get("OIDC_ADMIN_GROUPS")))
-    if not users.allowed and not allowed_elsewhere:
+    # Organizations, OIDC or LDAP groups and NativeAuthenticator's sign-up admit users the userlist does not name.
+    others_admitted = (
+        values.get("GITHUB_ALLOWED_ORGANIZATIONS")
+        or (oidc_groups and (values.get("OIDC_ALLOWED_GROUPS") or values.get("OIDC_ADMIN_GROUPS")))
+        or values.get("JUPYTERHUB_AUTHENTICATOR") == "native"
+        or (values.get("JUPYTERHUB_AUTHENTICATOR") == "ldap" and (values.get("LDAP_ALLOWED_GROUPS") or values.get("LDAP_ADMIN_GROUPS")))
+    )
+    if not users.allowed and not others_admitted:
         notes.append(f"note: {path.name} lists no users, so nobody can log in yet")
     if users.groups and oidc_groups:
         notes.append(f"note: the @group words in {path.name} are not used: with OIDC_GROUPS_CLAIM, "
