@@ -72,6 +72,9 @@ def oidc_problems(values):
     if not values.get("OIDC_GROUPS_CLAIM", "groups"):
         problems += [f"{key} is set in .env but OIDC_GROUPS_CLAIM is empty: name the claim that lists the groups, e.g. groups"
                      for key in ("OIDC_ALLOWED_GROUPS", "OIDC_ADMIN_GROUPS") if values.get(key)]
+    return problems
+
+
 def ldap_problems(values):
     """LDAP_* settings; `make check` then tries the server from the hub (hub/ldap_login.py reach)."""
     problems = ldap_settings_problems(values)
