@@ -111,3 +111,43 @@ def test_cruft_update_brings_the_change_and_keeps_the_customisation(site, templa
     assert json.loads((site / ".cruft.json").read_text())["commit"] == git(template_repo, "rev-parse", "HEAD")
     assert not list(site.rglob("*.rej")) and "<<<<<<<" not in config
     assert run(["cruft", "check"], site, environment).returncode == 0, "up to date afterwards"
+
+
+def make_template_update(site, environment):
+    return run(["make", "--no-print-directory", "template-update"], site, environment)
+
+
+def test_make_template_update_applies_a_clean_update(site, template_repo, environment):
+    edit(template_repo / "{{cookiecutter.project_slug}}" / "hub" / "jupyterhub_config.py",
+         "c.JupyterHub.allow_named_servers = False\n",
+         "c.JupyterHub.allow_named_servers = False\n# Added by a newer template.\nc.JupyterHub.shutdown_on_logout = False\n")
+    git(template_repo, "commit", "-q", "-am", "new template")
+    result = make_template_update(site, environment)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "files updated from the template (not committed)" in result.stdout
+    assert "c.JupyterHub.shutdown_on_logout = False" in (site / "hub" / "jupyterhub_config.py").read_text()
+
+
+def test_make_template_update_with_conflicts_changes_nothing(site, template_repo, environment):
+    """Site and template changed the same line: one line naming the file, the tree exactly as it was."""
+    edit(site / "nginx" / "jupyterhub.conf", "client_max_body_size 100m;", "client_max_body_size 500m;")
+    git(site, "commit", "-q", "-am", "site: bigger uploads")
+    edit(template_repo / "{{cookiecutter.project_slug}}" / "nginx" / "jupyterhub.conf",
+         "client_max_body_size 100m;", "client_max_body_size 200m;")
+    git(template_repo, "commit", "-q", "-am", "template: bigger uploads too")
+    head, state = git(site, "rev-parse", "HEAD"), (site / ".cruft.json").read_text()
+    result = make_template_update(site, environment)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.startswith("template-update:")]
+    assert len(lines) == 1 and "conflict with this site's edits in nginx/jupyterhub.conf; nothing was changed" in lines[0], result.stderr
+    assert git(site, "status", "--porcelain") == "", "the work tree is exactly as it was"
+    assert git(site, "rev-parse", "HEAD") == head and (site / ".cruft.json").read_text() == state
+    assert "client_max_body_size 500m;" in (site / "nginx" / "jupyterhub.conf").read_text()
+
+
+def test_make_template_update_refuses_a_dirty_tree(site, environment):
+    (site / "userlist").write_text("someone\n")
+    edit(site / "hub" / "jupyterhub_config.py", "c.JupyterHub.allow_named_servers = False", "c.JupyterHub.allow_named_servers = True")
+    result = make_template_update(site, environment)
+    assert result.returncode != 0
+    assert "template-update: the work tree has uncommitted changes" in result.stderr
