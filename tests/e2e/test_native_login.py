@@ -9,6 +9,7 @@ settings (NATIVE_MINIMUM_PASSWORD_LENGTH, NATIVE_CHECK_COMMON_PASSWORD).
 import time
 
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -50,7 +51,7 @@ def sign_up(driver, username, password):
     driver.find_element(By.ID, "password_input").send_keys(password)
     driver.find_element(By.ID, "password_confirmation_input").send_keys(password)
     driver.find_element(By.ID, "signup_submit").click()
-    return WebDriverWait(driver, 60).until(lambda _: driver.find_element(By.CSS_SELECTOR, ".alert").text)
+    return page_message(driver, ".alert")
 
 
 def log_in(driver, username, password):
@@ -61,8 +62,15 @@ def log_in(driver, username, password):
     driver.find_element(By.ID, "login_submit").click()
 
 
+def page_message(driver, selector):
+    """The text of `selector` once the page after a form post shows it; an element of the page
+    being left goes stale mid-read, so keep looking (a user just sees the next page)."""
+    return WebDriverWait(driver, 60, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+        lambda _: driver.find_element(By.CSS_SELECTOR, selector).text)
+
+
 def login_error(driver):
-    return WebDriverWait(driver, 60).until(lambda _: driver.find_element(By.CSS_SELECTOR, ".login_error, .alert-danger").text)
+    return page_message(driver, ".login_error, .alert-danger")
 
 
 def test_too_short_and_common_passwords_are_refused_at_sign_up(native_site, browser):
