@@ -100,6 +100,20 @@ def test_make_check_names_userlist_errors(cookies):
     assert "userlist:" in result.stderr and "unknown word 'superuser'" in result.stderr
 
 
+@pytest.mark.parametrize("key, value", [("SPAWN_TIMEOUT", "5m"), ("SPAWN_QUEUE_WIDTH", "-1"), ("CULL_EVERY", "0"),
+                                        ("CONCURRENT_SPAWN_LIMIT", "lots")])
+def test_make_check_names_a_bad_spawn_or_cull_number(cookies, key, value):
+    project = bake_ok(cookies, variant_context("local-trial"))
+    make(project, "certs")
+    secrets = env_secrets()
+    env_path = project / ".env"
+    secrets.write_private(env_path, secrets.set_values(env_path.read_text(), {key: value}))
+    result = subprocess.run([sys.executable, "scripts/check.py", "nginx-container"], cwd=project, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"error: {key}={value} in .env: use a whole number of at least "
+                                          f"{0 if key in ('SPAWN_QUEUE_WIDTH', 'CONCURRENT_SPAWN_LIMIT') else 1}"]
+
+
 def test_env_is_private_and_secrets_rotate(cookies):
     project = bake_ok(cookies, variant_context("local-trial"))
     env_path = project / ".env"

@@ -86,13 +86,21 @@ def ldap_problems(values):
 
 NATIVE_NUMBERS = {"NATIVE_MINIMUM_PASSWORD_LENGTH": 1, "NATIVE_ALLOWED_FAILED_LOGINS": 0, "NATIVE_LOCKOUT_SECONDS": 0}
 NATIVE_FLAGS = ("NATIVE_ENABLE_SIGNUP", "NATIVE_OPEN_SIGNUP", "NATIVE_CHECK_COMMON_PASSWORD")
+# Spawning and culling: whole numbers, each at least this (the hub's int() would stop with a traceback).
+SPAWN_NUMBERS = {"SPAWN_TIMEOUT": 1, "SPAWN_HTTP_TIMEOUT": 1, "SPAWN_QUEUE_WIDTH": 0, "CONCURRENT_SPAWN_LIMIT": 0,
+                 "CULL_IDLE_TIMEOUT": 1, "CULL_EVERY": 1}
+
+
+def number_problems(values, minimums):
+    """One line for each setting in `minimums` that is set but not a whole number of at least its minimum."""
+    return [f"{key}={values[key]} in .env: use a whole number of at least {least}"
+            for key, least in minimums.items()
+            if key in values and not (values[key].isdigit() and int(values[key]) >= least)]
 
 
 def native_problems(values):
     """NATIVE_* settings: whole numbers and true/false."""
-    problems = [f"{key}={values[key]} in .env: use a whole number of at least {least}"
-                for key, least in NATIVE_NUMBERS.items()
-                if key in values and not (values[key].isdigit() and int(values[key]) >= least)]
+    problems = number_problems(values, NATIVE_NUMBERS)
     problems += [f"{key}={values[key]} in .env: use true or false"
                  for key in NATIVE_FLAGS if key in values and values[key].lower() not in ("true", "false")]
     return problems
@@ -107,6 +115,7 @@ def env_problems(env_path, reverse_proxy):
         problems.append(f".env is readable by others (mode {mode:o}); run `chmod 600 .env`")
     values = parse_env(env_path.read_text(encoding="utf-8"))
     problems += [f"{key} is empty in .env" for key in REQUIRED if not values.get(key)]
+    problems += number_problems(values, SPAWN_NUMBERS)
     if values.get("DATABASE_URL", "").startswith("postgresql"):
         problems += [f"{key} is empty in .env" + (": run `make secrets`" if key == "POSTGRES_PASSWORD" else "")
                      for key in POSTGRES_REQUIRED if not values.get(key)]
