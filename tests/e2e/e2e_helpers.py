@@ -18,8 +18,9 @@ import pytest
 import requests
 import websocket
 from cookiecutter.main import cookiecutter
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = TESTS_DIR.parent
@@ -367,11 +368,36 @@ def save_artifacts(driver, name):
         (BROWSER_ARTIFACTS / f"{name}-console.json").write_text(json.dumps(driver.get_log("browser"), indent=2))
 
 
+# Chromium watches the host's network interfaces and aborts page loads with ERR_NETWORK_CHANGED
+# when one appears; starting any user container adds one.  A user would press Reload: so do
+# the helpers below, for every page a browser test opens or waits for.
+
+def network_changed(driver):
+    return "ERR_NETWORK_CHANGED" in driver.page_source
+
+
+def open_page(driver, url, attempts=10):
+    """driver.get(url), again (as a user reloads) while Chromium shows ERR_NETWORK_CHANGED."""
+    for _ in range(attempts):
+        driver.get(url)
+        if not network_changed(driver):
+            return
+        time.sleep(1)
+    raise AssertionError(f"{url}: ERR_NETWORK_CHANGED {attempts} times in a row")
+
+
+def wait_for_page(driver, condition, timeout):
+    """WebDriverWait(driver, timeout).until(condition), reloading a page Chromium aborted with
+    ERR_NETWORK_CHANGED, and looking again when an element goes stale because the page moved on."""
+    def check(_):
+        if network_changed(driver):
+            driver.refresh()
+            return False
+        return condition(driver)
+
+    return WebDriverWait(driver, timeout, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(check)
+
+
 def launcher_or_reload(driver):
-    """JupyterLab's launcher, reloading as a user would when Chromium aborts the page load with
-    ERR_NETWORK_CHANGED: it watches the host's interfaces, and starting a user container adds one."""
-    if driver.find_elements(By.CSS_SELECTOR, ".jp-LauncherCard"):
-        return True
-    if "ERR_NETWORK_CHANGED" in driver.page_source:
-        driver.refresh()
-    return False
+    """JupyterLab's launcher is showing (use with wait_for_page)."""
+    return bool(driver.find_elements(By.CSS_SELECTOR, ".jp-LauncherCard"))

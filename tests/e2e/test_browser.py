@@ -12,7 +12,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from e2e_helpers import HOSTNAME, PUBLIC_URL, launcher_or_reload, save_artifacts, start_chromium
+from e2e_helpers import HOSTNAME, PUBLIC_URL, launcher_or_reload, open_page, save_artifacts, start_chromium, wait_for_page
 
 
 @pytest.fixture
@@ -26,12 +26,12 @@ def test_login_jupyterlab_and_run_a_cell(deployment, browser, phase_times):
     driver, wait = browser, WebDriverWait(browser, 180)
     started = time.monotonic()
     try:
-        driver.get(f"{PUBLIC_URL}/hub/login")
+        open_page(driver, f"{PUBLIC_URL}/hub/login")
         driver.find_element(By.ID, "username_input").send_keys("bob")
         driver.find_element(By.ID, "password_input").send_keys(deployment.env["TRIAL_PASSWORD"])
         driver.find_element(By.ID, "login_submit").click()
         # The hub spawns bob's server, then redirects into JupyterLab.
-        wait.until(launcher_or_reload)
+        wait_for_page(driver, launcher_or_reload, 180)
         phase_times["browser_login_to_lab"] = round(time.monotonic() - started, 1)
         driver.find_element(By.CSS_SELECTOR, '.jp-LauncherCard[data-category="Notebook"]').click()
         editor = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content")))

@@ -9,11 +9,9 @@ settings (NATIVE_MINIMUM_PASSWORD_LENGTH, NATIVE_CHECK_COMMON_PASSWORD).
 import time
 
 import pytest
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
-from e2e_helpers import launcher_or_reload, save_artifacts, site_lifecycle, start_chromium
+from e2e_helpers import launcher_or_reload, open_page, save_artifacts, site_lifecycle, start_chromium, wait_for_page
 
 NETWORK, VOLUME, PROJECT = "jh-e2e-native-network", "jh-e2e-native-data", "jh-e2e-native-deploy"
 HOSTNAME = "hub.native.e2e.test"
@@ -46,7 +44,7 @@ def browser(native_site, tmp_path_factory):
 
 def sign_up(driver, username, password):
     """Fill in /hub/signup; returns the message the page shows."""
-    driver.get(f"{URL}/hub/signup")
+    open_page(driver, f"{URL}/hub/signup")
     driver.find_element(By.ID, "username_input").send_keys(username)
     driver.find_element(By.ID, "password_input").send_keys(password)
     driver.find_element(By.ID, "password_confirmation_input").send_keys(password)
@@ -56,7 +54,7 @@ def sign_up(driver, username, password):
 
 def log_in(driver, username, password):
     driver.delete_all_cookies()
-    driver.get(f"{URL}/hub/login")
+    open_page(driver, f"{URL}/hub/login")
     driver.find_element(By.ID, "username_input").send_keys(username)
     driver.find_element(By.ID, "password_input").send_keys(password)
     driver.find_element(By.ID, "login_submit").click()
@@ -65,8 +63,7 @@ def log_in(driver, username, password):
 def page_message(driver, selector):
     """The text of `selector` once the page after a form post shows it; an element of the page
     being left goes stale mid-read, so keep looking (a user just sees the next page)."""
-    return WebDriverWait(driver, 60, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
-        lambda _: driver.find_element(By.CSS_SELECTOR, selector).text)
+    return wait_for_page(driver, lambda _: driver.find_element(By.CSS_SELECTOR, selector).text, 60)
 
 
 def login_error(driver):
@@ -98,17 +95,17 @@ def test_sign_up_approval_and_first_server(native_site, browser, phase_times):
         assert "has not been authorized by an administrator yet" in login_error(driver)
 
         log_in(driver, "admin", ADMIN_PASSWORD)
-        WebDriverWait(driver, 180).until(lambda _: "/hub/" in driver.current_url and "login" not in driver.current_url)
-        driver.get(f"{URL}/hub/authorize")
-        row = WebDriverWait(driver, 60).until(lambda _: next(
-            (row for row in driver.find_elements(By.CSS_SELECTOR, "tr") if "erin" in row.text), None))
+        wait_for_page(driver, lambda _: "/hub/" in driver.current_url and "login" not in driver.current_url, 180)
+        open_page(driver, f"{URL}/hub/authorize")
+        row = wait_for_page(driver, lambda _: next(
+            (row for row in driver.find_elements(By.CSS_SELECTOR, "tr") if "erin" in row.text), None), 60)
         row.find_element(By.LINK_TEXT, "Authorize").click()
-        WebDriverWait(driver, 60).until(lambda _: any(
-            "erin" in row.text and "Unauthorize" in row.text for row in driver.find_elements(By.CSS_SELECTOR, "tr")))
+        wait_for_page(driver, lambda _: any(
+            "erin" in row.text and "Unauthorize" in row.text for row in driver.find_elements(By.CSS_SELECTOR, "tr")), 60)
 
         log_in(driver, "erin", ERIN_PASSWORD)
         # The hub spawns erin's server, then redirects into JupyterLab.
-        WebDriverWait(driver, 300).until(launcher_or_reload)
+        wait_for_page(driver, launcher_or_reload, 300)
         assert driver.current_url.startswith(f"{URL}/user/erin/")
         phase_times["native_signup_to_lab"] = round(time.monotonic() - started, 1)
     except Exception:

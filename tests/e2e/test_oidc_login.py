@@ -20,9 +20,18 @@ import time
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
 
-from e2e_helpers import launcher_or_reload, new_session, run, save_artifacts, site_lifecycle, start_chromium, wait_until
+from e2e_helpers import (
+    launcher_or_reload,
+    new_session,
+    open_page,
+    run,
+    save_artifacts,
+    site_lifecycle,
+    start_chromium,
+    wait_for_page,
+    wait_until,
+)
 from standins import OIDC_PROVIDER_IMAGE
 from tls_helpers import issue_server_certificate
 
@@ -105,26 +114,25 @@ def browser(oidc_site, provider_tls, tmp_path):
 
 def sign_in(driver, site, name):
     """The browser's path: hub login page -> provider login form -> consent form -> hub callback."""
-    wait = WebDriverWait(driver, 60)
-    driver.get(f"{site.url}/hub/login")
-    button = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, 'a[href*="oauth_login"]')))
+    open_page(driver, f"{site.url}/hub/login")
+    button = wait_for_page(driver, EC.element_to_be_clickable((By.CSS_SELECTOR, 'a[href*="oauth_login"]')), 60)
     assert "E2E Identity" in button.text
     button.click()
-    wait.until(EC.presence_of_element_located((By.ID, "login")))
+    wait_for_page(driver, EC.presence_of_element_located((By.ID, "login")), 60)
     assert driver.current_url.startswith(f"{ISSUER}/interaction/"), driver.current_url
     driver.find_element(By.ID, "login").send_keys(name)
     driver.find_element(By.ID, "password").send_keys(ACCOUNTS[name]["password"])
     driver.find_element(By.ID, "sign-in").click()
-    allow = wait.until(EC.element_to_be_clickable((By.ID, "allow")))
+    allow = wait_for_page(driver, EC.element_to_be_clickable((By.ID, "allow")), 60)
     assert set(driver.find_element(By.ID, "scopes").text.split()) == {"openid", "profile", "groups"}
     allow.click()
-    wait.until(lambda _: driver.current_url.startswith(site.url))
+    wait_for_page(driver, lambda _: driver.current_url.startswith(site.url), 60)
 
 
 def hub_user(driver, site):
     """/hub/api/user as the browser sees it (None when the page is not JSON, e.g. after a network change)."""
     def load():
-        driver.get(f"{site.url}/hub/api/user")
+        open_page(driver, f"{site.url}/hub/api/user")
         try:
             return json.loads(driver.find_element(By.TAG_NAME, "body").text)
         except ValueError:
@@ -137,7 +145,7 @@ def test_group_member_gets_a_server(oidc_site, browser, phase_times):
     started = time.monotonic()
     try:
         sign_in(browser, oidc_site, "carol")
-        WebDriverWait(browser, 180).until(launcher_or_reload)
+        wait_for_page(browser, launcher_or_reload, 180)
         phase_times["oidc_login_to_lab"] = round(time.monotonic() - started, 1)
         assert browser.current_url.startswith(f"{oidc_site.url}/user/carol/")
         me = hub_user(browser, oidc_site)
@@ -171,7 +179,7 @@ def test_user_in_no_allowed_group_gets_403(oidc_site, browser):
         sign_in(browser, oidc_site, "mallory")
         assert "/hub/oauth_callback" in browser.current_url
         assert "403" in browser.find_element(By.TAG_NAME, "body").text
-        browser.get(f"{oidc_site.url}/hub/home")
+        open_page(browser, f"{oidc_site.url}/hub/home")
         assert browser.current_url.startswith(f"{oidc_site.url}/hub/login"), "mallory has no hub session"
     except Exception:
         save_artifacts(browser, "oidc-mallory-failure")
