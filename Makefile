@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help venv system engine test test-fast e2e bench generate demo demo-down clean
+.PHONY: help venv system engine test test-fast e2e bench bench-short generate demo demo-down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,18 +25,20 @@ engine: ## Start a Docker engine and the Compose plugin if none answers (root)
 	tests/e2e/engine.sh start
 
 test: venv system engine ## Set up everything, then run the fast tests and the end-to-end suite
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PYTEST) -m "not e2e"
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PYTEST) -m "not e2e" --junitxml=build/fast-tests.xml
 	$(MAKE) e2e
 
 test-fast: venv system ## Only the fast tests (generation, config, nginx, hooks)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PYTEST) -m "not e2e"
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PYTEST) -m "not e2e" --junitxml=build/fast-tests.xml
 
 e2e: venv system engine ## The end-to-end suite on a real Docker engine (stops the engine if it started it)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PYTEST) -m e2e tests/e2e; status=$$?; tests/e2e/engine.sh stop; exit $$status
 
-bench: venv system engine ## 20 simultaneous spawns on a live deployment; figures in build/e2e-load.json
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PYTEST) -m e2e tests/e2e/test_load.py
-	@cat build/e2e-load.json build/e2e-phases.json
+bench: venv system engine ## Benchmarks against the machine's limits (about 35 min): docs/benchmarks.md and .png
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+bench-short: venv system engine ## The same benchmarks on small settings (a few minutes): build/bench/benchmarks.md
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python bench/run.py --short $(BENCH_ARGS)
 
 generate: venv ## Generate a deployment with the defaults into build/
 	mkdir -p build
