@@ -1,0 +1,46 @@
+"""Tuning of the generated site, on one small running site (socket proxy, so every service is there):
+images pulled before anything starts (`make images`, part of `make up`)."""
+
+import pytest
+
+from e2e_helpers import pins, run, set_env, site_lifecycle
+
+PROJECT = "jh-tune-deploy"
+ABSENT_IMAGE = "quay.io/jupyter/jh-tune-absent-notebook:2026-01-01"
+
+
+def make_up_with_an_absent_notebook_image(site):
+    """Before the real `make up`: the same with NOTEBOOK_IMAGE naming an image no registry has."""
+    present = site.env["NOTEBOOK_IMAGE"]
+    set_env(site, NOTEBOOK_IMAGE=ABSENT_IMAGE)
+    site.absent_image_up = site.make("up", check=False)
+    site.absent_image_containers = run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={PROJECT}"]).stdout.split()
+    set_env(site, NOTEBOOK_IMAGE=present)
+
+
+@pytest.fixture(scope="module")
+def tuned_site(tmp_path_factory, phase_times):
+    yield from site_lifecycle(tmp_path_factory, phase_times, "tuning", {
+        "project_name": "JH Tune", "project_slug": PROJECT, "hostname": "hub.tune.e2e.test",
+        "authenticator": "local-trial", "admin_users": "admin", "allowed_users": "tina", "docker_socket_proxy": True,
+        "notebook_image_flavor": "base-notebook", "http_port": "19280", "https_port": "19243",
+        "docker_network": "jh-tune-network", "data_volume": "jh-tune-data",
+    }, env={"USER_CONTAINER_PREFIX": "jh-tune", "USER_VOLUME_PREFIX": "jh-tune-user"},
+        images=[pins()["socket_proxy_image"]], before_up=make_up_with_an_absent_notebook_image)
+
+
+def test_an_absent_image_stops_make_up_with_one_line_before_anything_starts(tuned_site):
+    result = tuned_site.absent_image_up
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("make")]
+    assert len(errors) == 1 and ABSENT_IMAGE in errors[0] and "cannot pull" in errors[0], result.stderr
+    assert "nothing was started" in errors[0]
+    assert tuned_site.absent_image_containers == [], "no container of the site was created"
+    assert "check:" not in result.stdout, "it stops before the checks run anything"
+
+
+def test_with_every_image_present_nothing_is_pulled(tuned_site):
+    # No registry answers on this machine: the `make up` that started this site would have
+    # failed on any pull.  `make images` says so explicitly.
+    result = tuned_site.make("images")
+    assert result.stdout.strip() == "images: 4 present, none pulled", result.stdout
