@@ -1,9 +1,12 @@
 """Tuning of the generated site, on one small running site (socket proxy, so every service is there):
-images pulled before anything starts (`make images`, part of `make up`)."""
+images pulled before anything starts (`make images`, part of `make up`); CPU weights of the
+site's services above a user container's."""
+
+import json
 
 import pytest
 
-from e2e_helpers import pins, run, set_env, site_lifecycle
+from e2e_helpers import pins, run, set_env, site_lifecycle, start_server
 
 PROJECT = "jh-tune-deploy"
 ABSENT_IMAGE = "quay.io/jupyter/jh-tune-absent-notebook:2026-01-01"
@@ -44,3 +47,17 @@ def test_with_every_image_present_nothing_is_pulled(tuned_site):
     # failed on any pull.  `make images` says so explicitly.
     result = tuned_site.make("images")
     assert result.stdout.strip() == "images: 4 present, none pulled", result.stdout
+
+
+def cpu_shares(container):
+    return json.loads(run(["docker", "inspect", container]).stdout)[0]["HostConfig"]["CpuShares"]
+
+
+def test_the_sites_services_outweigh_a_user_container_on_the_cpu(tuned_site):
+    weights = {service: cpu_shares(tuned_site.compose("ps", "-q", service).stdout.strip())
+               for service in ("hub", "nginx", "docker-proxy")}
+    assert weights == {"hub": 4096, "nginx": 2048, "docker-proxy": 2048}
+    tina = tuned_site.login("tina")
+    start_server(tina, "tina")
+    # 0: the engine's default weight, 1024.
+    assert cpu_shares("jh-tune-tina") in (0, 1024)
