@@ -99,6 +99,8 @@ def main(path, username, user_options=None):
             "remove": spawner.remove,
             "start_timeout": spawner.start_timeout,
             "queue_width": getattr(spawner, "queue_width", None),
+            "docker_api_threads": getattr(spawner, "docker_api_threads", None),
+            "client_kwargs": spawner.client_kwargs,
             "http_timeout": spawner.http_timeout,
             "extra_host_config": spawner.extra_host_config,
             "cmd": spawner.cmd,

@@ -248,6 +248,8 @@ else:
 # DockerSpawner, with starts admitted in order a few at a time (hub/spawn_queue.py).
 c.JupyterHub.spawner_class = QueuedDockerSpawner
 c.QueuedDockerSpawner.queue_width = int(env("SPAWN_QUEUE_WIDTH", "0"))
+# Docker API calls in flight at once (DockerSpawner alone: one at a time for all users).
+c.QueuedDockerSpawner.docker_api_threads = int(env("DOCKER_API_THREADS", "4"))
 c.DockerSpawner.image = env("NOTEBOOK_IMAGE")
 c.DockerSpawner.network_name = env("DOCKER_NETWORK")
 c.DockerSpawner.use_internal_ip = True
