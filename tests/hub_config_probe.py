@@ -123,6 +123,7 @@ def main(path, username, user_options=None):
         "hub_connect_ip": app.hub_connect_ip,
         "bind_url": app.bind_url,
         "allow_named_servers": app.allow_named_servers,
+        "concurrent_spawn_limit": app.concurrent_spawn_limit,
         "load_roles": app.load_roles,
         "load_groups": app.load_groups,
         "services": [{key: value for key, value in service.items() if key != "api_token"} for service in app.services],
