@@ -85,6 +85,9 @@ def test_local_trial_defaults(cookies):
     spawner = config["spawner"]
     assert spawner["class"] == "spawn_queue.QueuedDockerSpawner"
     assert spawner["queue_width"] == 0, "default: one more than the host's CPUs"
+    assert spawner["docker_api_threads"] == 4
+    assert config["concurrent_spawn_limit"] == 200, "queued users count: a class of 50+ must not get HTTP 429"
+    assert spawner["client_kwargs"] == {"max_pool_size": 10}, "docker-py's default pool already holds 4 threads"
     assert spawner["network_name"] == "jupyterhub-network"
     assert spawner["use_internal_ip"] is True
     assert spawner["volumes"] == {"jupyterhub-user-{username}": "/home/jovyan/work"}
@@ -121,6 +124,19 @@ def test_spawn_queue_width_from_env(cookies):
     config = load_config(project, SPAWN_QUEUE_WIDTH="3")
     assert_no_config_warnings(config)
     assert config["spawner"]["queue_width"] == 3
+
+
+def test_concurrent_spawn_limit_from_env(cookies):
+    project = bake_ok(cookies, {"authenticator": "local-trial"})
+    assert load_config(project, CONCURRENT_SPAWN_LIMIT="0")["concurrent_spawn_limit"] == 0, "0: no limit"
+
+
+def test_docker_api_threads_from_env(cookies):
+    project = bake_ok(cookies, {"authenticator": "local-trial"})
+    config = load_config(project, DOCKER_API_THREADS="16")
+    assert_no_config_warnings(config)
+    assert config["spawner"]["docker_api_threads"] == 16
+    assert config["spawner"]["client_kwargs"] == {"max_pool_size": 16}, "a kept connection per thread"
 
 
 def test_a_second_deployment_on_the_host_gets_its_own_names(cookies):

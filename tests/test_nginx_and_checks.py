@@ -101,7 +101,7 @@ def test_make_check_names_userlist_errors(cookies):
 
 
 @pytest.mark.parametrize("key, value", [("SPAWN_TIMEOUT", "5m"), ("SPAWN_QUEUE_WIDTH", "-1"), ("CULL_EVERY", "0"),
-                                        ("CONCURRENT_SPAWN_LIMIT", "lots")])
+                                        ("CONCURRENT_SPAWN_LIMIT", "lots"), ("DOCKER_API_THREADS", "0")])
 def test_make_check_names_a_bad_spawn_or_cull_number(cookies, key, value):
     project = bake_ok(cookies, variant_context("local-trial"))
     make(project, "certs")

@@ -248,6 +248,8 @@ else:
 # DockerSpawner, with starts admitted in order a few at a time (hub/spawn_queue.py).
 c.JupyterHub.spawner_class = QueuedDockerSpawner
 c.QueuedDockerSpawner.queue_width = int(env("SPAWN_QUEUE_WIDTH", "0"))
+# Docker API calls in flight at once (DockerSpawner alone: one at a time for all users).
+c.QueuedDockerSpawner.docker_api_threads = int(env("DOCKER_API_THREADS", "4"))
 c.DockerSpawner.image = env("NOTEBOOK_IMAGE")
 c.DockerSpawner.network_name = env("DOCKER_NETWORK")
 c.DockerSpawner.use_internal_ip = True
@@ -273,7 +275,10 @@ if USER_GPUS:
 # the spawn queue does not count.
 c.Spawner.start_timeout = int(env("SPAWN_TIMEOUT", "300"))
 c.Spawner.http_timeout = int(env("SPAWN_HTTP_TIMEOUT", "180"))
-c.JupyterHub.concurrent_spawn_limit = int(env("CONCURRENT_SPAWN_LIMIT", "50"))
+# Spawns pending at once, queued ones included; more are refused with HTTP 429.  The spawn
+# queue is the admission control now: this only guards against a runaway client, so it is
+# well above a large class (at JupyterHub's 100, the 101st student of a lecture would be refused).
+c.JupyterHub.concurrent_spawn_limit = int(env("CONCURRENT_SPAWN_LIMIT", "200"))
 # One server per user unless the operator opts in.
 c.JupyterHub.allow_named_servers = False
 

@@ -9,16 +9,24 @@ and the last one no later.  Nobody is refused: JupyterHub's own
 unnecessary.  The wait in the queue does not count against `start_timeout`
 (admission happens in the pre-spawn step, before JupyterHub starts its clock),
 and the spawn page shows each user their place in line.
+
+DockerSpawner runs every Docker API call of every user (create, start, inspect,
+and each server's periodic poll) in one thread, one call after the other; here
+they run in DOCKER_API_THREADS threads, so one slow call does not hold up the rest.
 """
 
 import asyncio
 import collections
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import requests
+from docker.constants import DEFAULT_MAX_POOL_SIZE
 from dockerspawner import DockerSpawner
 from jupyterhub.utils import wait_for_http_server
-from traitlets import Integer
+from traitlets import Integer, default
 
 
 class AdmissionQueue:
@@ -75,6 +83,46 @@ class QueuedDockerSpawner(DockerSpawner):
         config=True,
         help="Server starts admitted at once; the rest wait in order. 0: one more than the host's CPUs.",
     )
+
+    docker_api_threads = Integer(
+        4,
+        config=True,
+        help="Docker API calls (all users' spawns, stops and polls) that may run at once; DockerSpawner alone runs one.",
+    )
+
+    # One pool per hub, like DockerSpawner's own single-thread executor it replaces.
+    _docker_api_executor = None
+
+    @property
+    def executor(self):
+        cls = type(self)
+        if cls._docker_api_executor is None:
+            cls._docker_api_executor = ThreadPoolExecutor(max(1, self.docker_api_threads), thread_name_prefix="docker-api")
+        return cls._docker_api_executor
+
+    _client_lock = threading.Lock()
+
+    @property
+    def client(self):
+        # DockerSpawner makes its shared client on first use, unguarded: threads racing there
+        # would each make one (each asking the engine for its version).
+        with self._client_lock:
+            made = type(self)._client is not None
+            client = super().client
+            if not made and client.base_url.startswith("http://"):
+                # Over TCP (the socket proxy) docker-py uses requests' own adapter, which ignores
+                # max_pool_size: 10 kept connections per host, fewer than a busy hub's threads.
+                client.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=self._pool_size()))
+            return client
+
+    def _pool_size(self):
+        # More threads than kept connections would open and throw away a connection per call.
+        return max(DEFAULT_MAX_POOL_SIZE, self.docker_api_threads)
+
+    @default("client_kwargs")
+    def _keep_a_connection_per_thread(self):
+        # On the Docker socket: docker-py's pool of kept connections (per API path).
+        return {"max_pool_size": self._pool_size()}
 
     def _width(self):
         # One more than the CPUs: a start waiting on the engine or the disk leaves no core idle.
