@@ -56,6 +56,7 @@ def storm_rows(storms):
             "cells": [spread([run[key] for run in hub]) for key in ("p50", "p95", "max")]
                      + [spread([run[key] for run in plain]) for key in ("p50", "p95", "max")],
             "all_ok": all(run["ok"] == int(size) for run in hub),
+            "load": median(entry.get("load_before", [])),
         })
     return rows
 
@@ -113,12 +114,15 @@ def markdown(results, chart_name):
         out += ["## Users logging in and starting their servers at the same moment", "",
                 "Seconds from the common start to each server ready (the spawn page's progress stream says "
                 "\"ready\"); a server counts as ok when it also opens for its user. Plain: the same number of "
-                "`docker run`s of the notebook image started at once, each timed to its first HTTP 200.", "",
+                "`docker run`s of the notebook image started at once, each timed to its first HTTP 200, just "
+                "before. The hub API answer is the slowest of a user's status and spawn page, asked every half "
+                "second during the storm. Load: the 1-minute load average before the run.", "",
                 f"![spawn times]({chart_name})", "",
-                "| users | ok | p50 | p95 | max | plain p50 | plain p95 | plain max | slowest hub API answer |",
-                "|---|---|---|---|---|---|---|---|---|"]
+                "| users | ok | p50 | p95 | max | plain p50 | plain p95 | plain max | slowest hub API answer | load before |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
         for row in storms:
-            out.append(f"| {row['size']} | {row['ok']} | " + " | ".join(row["cells"]) + f" | {row['api_max']:.2f} s |")
+            load = "—" if row["load"] is None else f"{row['load']:.1f}"
+            out.append(f"| {row['size']} | {row['ok']} | " + " | ".join(row["cells"]) + f" | {row['api_max']:.2f} s | {load} |")
         out.append("")
     single = results.get("single")
     if single:

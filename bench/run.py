@@ -42,11 +42,15 @@ SITE_CONTEXT = {
 # Own names for user containers and volumes, so the bench never touches another site's.
 SITE_ENV = {"USER_CONTAINER_PREFIX": "jh-bench", "USER_VOLUME_PREFIX": "jh-bench-user"}
 
+# compare: the storm again with one setting changed, the tuning's before/after
+# (SPAWN_QUEUE_WIDTH={size} admits everyone at once: the queue turned off).
 SETTINGS = {
-    "full": {"repeats": 3, "sizes": [5, 10, 20, 50], "storm_repeats": {50: 2}, "default_storm_repeats": 3,
-             "rounds": 200, "compare": ["SPAWN_QUEUE_WIDTH={size}"], "report_dir": TEMPLATE_DIR / "docs"},
-    "short": {"repeats": 2, "sizes": [5], "storm_repeats": {}, "default_storm_repeats": 1,
-              "rounds": 30, "compare": ["SPAWN_QUEUE_WIDTH={size}"], "report_dir": TEMPLATE_DIR / "build" / "bench"},
+    "full": {"repeats": 3, "sizes": [5, 10, 20, 50], "storm_repeats": {50: 2}, "default_storm_repeats": 3, "rounds": 200,
+             "compare": ["SPAWN_QUEUE_WIDTH={size}", "DOCKER_API_THREADS=1"], "compare_repeats": 2,
+             "report_dir": TEMPLATE_DIR / "docs"},
+    "short": {"repeats": 2, "sizes": [5], "storm_repeats": {}, "default_storm_repeats": 1, "rounds": 30,
+              "compare": ["SPAWN_QUEUE_WIDTH={size}"], "compare_repeats": 1,
+              "report_dir": TEMPLATE_DIR / "build" / "bench"},
 }
 SECTIONS = ["template", "footprint", "single", "nginx", "browser", "storms", "compare", "up"]
 
@@ -69,9 +73,10 @@ def user_names(settings):
     names = [f"{kind}{index}" for kind in ("mem", "one", "ws", "web") for index in range(settings["repeats"])]
     storms = [(f"s{size}", size) for size in settings["sizes"]]
     if settings["compare"]:
-        storms += [(f"c{compare_size(settings)}", compare_size(settings))] * len(settings["compare"])
+        storms += [(f"c{index}n{compare_size(settings)}", compare_size(settings)) for index in range(len(settings["compare"]))]
     for tag, size in storms:
-        for repeat in range(storm_repeats(settings, size)):
+        repeats = settings["compare_repeats"] if tag.startswith("c") else storm_repeats(settings, size)
+        for repeat in range(repeats):
             names += [f"{tag}r{repeat}u{index:02d}" for index in range(size)]
     return names
 
@@ -156,7 +161,7 @@ def bench_compare(settings, results, site, image):
     """The storm again with one setting changed (the tuning's before/after)."""
     results["compare"] = compared = {}
     size = compare_size(settings)
-    for change in settings["compare"]:
+    for number, change in enumerate(settings["compare"]):
         change = change.format(size=size)  # SPAWN_QUEUE_WIDTH={size}: the queue admits everyone at once
         key, _, value = change.partition("=")
         original = site.env[key]
@@ -165,9 +170,9 @@ def bench_compare(settings, results, site, image):
         try:
             hub = hub_load.Hub(site)
             entry = compared[change] = {"size": size, "hub": [], "plain": []}
-            for repeat in range(storm_repeats(settings, size)):
+            for repeat in range(settings["compare_repeats"]):
                 entry["plain"].append(limits.summary(limits.plain_runs_at_once(image, NETWORK, size), size))
-                entry["hub"].append(hub_load.storm(hub, size, f"c{size}r{repeat}"))
+                entry["hub"].append(hub_load.storm(hub, size, f"c{number}n{size}r{repeat}"))
         finally:
             set_env(site, **{key: original})
             site.make("up")
