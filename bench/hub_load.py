@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 import websocket
 
+import cpu_profile
 from e2e_helpers import new_session, open_server, server_headers, xsrf_headers
 from limits import docker, summary
 
@@ -131,6 +132,9 @@ def storm(hub, count, tag, footprint=None):
     names = [f"{tag}u{index:02d}" for index in range(count)]
     hub.create_users(names)
     probe = ApiProbe(hub, names[-1])
+    site_containers = {service: hub.site.compose("ps", "-q", "--no-trunc", service).stdout.strip() for service in ("hub", "nginx")}
+    user_prefix = hub.site.env["USER_CONTAINER_PREFIX"]
+    cpu_before = cpu_profile.snapshot(site_containers, user_prefix)
     started = time.monotonic()
     deadline = started + READY_TIMEOUT
     probe.start()
@@ -138,6 +142,8 @@ def storm(hub, count, tag, footprint=None):
         with ThreadPoolExecutor(max_workers=count) as pool:
             outcomes = list(pool.map(lambda name: login_and_spawn(hub.site, name, started, deadline), names))
         figures = summary([seconds for seconds, _ in outcomes], count)
+        figures["cpu"] = cpu_profile.difference(cpu_before, cpu_profile.snapshot(site_containers, user_prefix),
+                                                time.monotonic() - started)
         figures.update(probe.result())
         # Ready means the hub reached the server; count only servers that also open for their user.
         figures["ok"] = sum(1 for (seconds, session), name in zip(outcomes, names, strict=True)

@@ -55,23 +55,29 @@ def remove_plain_containers():
 
 def plain_runs_at_once(image, network, count, timeout=900):
     """`count` plain `docker run`s started at the same moment; each one's seconds to HTTP 200."""
+    import cpu_profile  # imports this module
+
     remove_plain_containers()
+    cpu_before = cpu_profile.snapshot({}, PLAIN_PREFIX)
     started = time.monotonic()
     deadline = started + timeout
     try:
         with ThreadPoolExecutor(max_workers=count) as pool:
             futures = [pool.submit(start_plain, image, network, f"{PLAIN_PREFIX}-{index:03d}", started, deadline)
                        for index in range(count)]
-            return [future.result() for future in futures]
+            seconds = [future.result() for future in futures]
+        return seconds, cpu_profile.difference(cpu_before, cpu_profile.snapshot({}, PLAIN_PREFIX), time.monotonic() - started)
     finally:
         remove_plain_containers()
 
 
-def summary(seconds, count):
-    """ok count, p50, p95 and max of one storm's times (None entries did not come up)."""
+def summary(seconds, count, cpu=None):
+    """ok count, p50, p95 and max of one storm's times (None entries did not come up), and its CPU profile."""
     done = sorted(value for value in seconds if value is not None)
-    if not done:
-        return {"users": count, "ok": 0, "p50": None, "p95": None, "max": None}
-    p95_index = min(len(done) - 1, max(0, round(0.95 * len(done)) - 1))
-    return {"users": count, "ok": len(done), "p50": round(statistics.median(done), 2),
-            "p95": round(done[p95_index], 2), "max": round(done[-1], 2)}
+    figures = {"users": count, "ok": len(done), "p50": None, "p95": None, "max": None}
+    if done:
+        p95_index = min(len(done) - 1, max(0, round(0.95 * len(done)) - 1))
+        figures.update(p50=round(statistics.median(done), 2), p95=round(done[p95_index], 2), max=round(done[-1], 2))
+    if cpu:
+        figures["cpu"] = cpu
+    return figures

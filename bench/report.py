@@ -61,6 +61,21 @@ def storm_rows(storms):
     return rows
 
 
+def cpu_rows(storms):
+    rows = []
+    for size, entry in sorted(storms.items(), key=lambda item: int(item[0])):
+        for kind, label in (("plain", "plain `docker run`"), ("hub", "the deployment")):
+            runs = [run["cpu"] for run in entry[kind] if run.get("cpu")]
+            if not runs:
+                continue
+            keys = ("wall", "users", "hub", "nginx", "engine", "other", "machine")
+            cpu = {key: median([run.get(key, 0.0) for run in runs]) for key in keys}
+            rows.append(f"| {size} | {label} | {cpu['wall']:.1f} | {cpu['users']:.1f} | {cpu['users'] / int(size):.2f} | "
+                        f"{cpu['hub']:.1f} | {cpu['nginx']:.1f} | {cpu['engine']:.1f} | {cpu['other']:.1f} | "
+                        f"{cpu['machine'] / cpu['wall']:.2f} |")
+    return rows
+
+
 def targets(results):
     """(target, figure, verdict) for each target of the speed issue that this run measured."""
     lines = []
@@ -123,6 +138,18 @@ def markdown(results, chart_name):
         for row in storms:
             load = "—" if row["load"] is None else f"{row['load']:.1f}"
             out.append(f"| {row['size']} | {row['ok']} | " + " | ".join(row["cells"]) + f" | {row['api_max']:.2f} s | {load} |")
+        out.append("")
+    profiles = cpu_rows(results.get("storms", {}))
+    if profiles:
+        out += ["### Where the CPU went", "",
+                "CPU seconds from the common start until the last server was ready (medians of runs), from the "
+                "kernel's accounting: the users' notebook containers, the hub container (JupyterHub, its proxy, "
+                "the culler), nginx, the Docker engine (dockerd, containerd, shims, runc) and the rest of the "
+                "machine. Cores busy: all of it divided by the wall time; this machine has "
+                f"{machine['cpus']}.", "",
+                "| users | started by | wall | notebook containers | per start | hub | nginx | engine | other | cores busy |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+        out += profiles
         out.append("")
     single = results.get("single")
     if single:

@@ -46,7 +46,7 @@ SITE_ENV = {"USER_CONTAINER_PREFIX": "jh-bench", "USER_VOLUME_PREFIX": "jh-bench
 # (SPAWN_QUEUE_WIDTH={size} admits everyone at once: the queue turned off).
 SETTINGS = {
     "full": {"repeats": 3, "sizes": [5, 10, 20, 50], "storm_repeats": {50: 2}, "default_storm_repeats": 3, "rounds": 200,
-             "compare": ["SPAWN_QUEUE_WIDTH={size}", "DOCKER_API_THREADS=1"], "compare_repeats": 2,
+             "compare": ["SPAWN_QUEUE_WIDTH={size}", "DOCKER_API_THREADS=1", "SPAWN_READY_POLL_MS=5000"], "compare_repeats": 2,
              "report_dir": TEMPLATE_DIR / "docs"},
     "short": {"repeats": 2, "sizes": [5], "storm_repeats": {}, "default_storm_repeats": 1, "rounds": 30,
               "compare": ["SPAWN_QUEUE_WIDTH={size}"], "compare_repeats": 1,
@@ -121,7 +121,7 @@ def bench_footprint(settings, results, site, hub):
 def bench_single(settings, results, hub, image):
     single = results["single"] = {"plain_http_s": [], "ready_s": [], "first_reply_s": []}
     for index in range(settings["repeats"]):
-        single["plain_http_s"].append(round(limits.plain_runs_at_once(image, NETWORK, 1)[0], 2))
+        single["plain_http_s"].append(round(limits.plain_runs_at_once(image, NETWORK, 1)[0][0], 2))
         figures = hub_load.first_kernel(hub, f"one{index}")
         single["ready_s"].append(figures["ready"])
         single["first_reply_s"].append(figures["first_reply"])
@@ -135,6 +135,11 @@ def bench_nginx(settings, results, hub):
 def bench_browser(settings, results, site, hub, scratch):
     results["browser"] = [browser_login.login_to_first_output(site, hub, f"web{index}", scratch / f"chromium-{index}")
                           for index in range(settings["repeats"])]
+
+
+def plain_storm(image, size):
+    seconds, cpu = limits.plain_runs_at_once(image, NETWORK, size)
+    return limits.summary(seconds, size, cpu)
 
 
 def compare_size(settings):
@@ -151,7 +156,7 @@ def bench_storms(settings, results, site, hub, image):
         entry = storms[str(size)] = {"hub": [], "plain": [], "load_before": []}
         for repeat in range(storm_repeats(settings, size)):
             entry["load_before"].append(os.getloadavg()[0])
-            entry["plain"].append(limits.summary(limits.plain_runs_at_once(image, NETWORK, size), size))
+            entry["plain"].append(plain_storm(image, size))
             footprint = (lambda: hub_load.site_footprint(site)) if size == 20 else None
             entry["hub"].append(hub_load.storm(hub, size, f"s{size}r{repeat}", footprint=footprint))
             print(f"bench: {size} at once, run {repeat + 1}: plain {entry['plain'][-1]}, hub {entry['hub'][-1]}", flush=True)
@@ -171,7 +176,7 @@ def bench_compare(settings, results, site, image):
             hub = hub_load.Hub(site)
             entry = compared[change] = {"size": size, "hub": [], "plain": []}
             for repeat in range(settings["compare_repeats"]):
-                entry["plain"].append(limits.summary(limits.plain_runs_at_once(image, NETWORK, size), size))
+                entry["plain"].append(plain_storm(image, size))
                 entry["hub"].append(hub_load.storm(hub, size, f"c{number}n{size}r{repeat}"))
         finally:
             set_env(site, **{key: original})

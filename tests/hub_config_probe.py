@@ -100,6 +100,7 @@ def main(path, username, user_options=None):
             "start_timeout": spawner.start_timeout,
             "queue_width": getattr(spawner, "queue_width", None),
             "docker_api_threads": getattr(spawner, "docker_api_threads", None),
+            "ready_poll_ms": getattr(spawner, "ready_poll_ms", None),
             "client_kwargs": spawner.client_kwargs,
             "http_timeout": spawner.http_timeout,
             "extra_host_config": spawner.extra_host_config,

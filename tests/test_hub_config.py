@@ -86,6 +86,7 @@ def test_local_trial_defaults(cookies):
     assert spawner["class"] == "spawn_queue.QueuedDockerSpawner"
     assert spawner["queue_width"] == 0, "default: one more than the host's CPUs"
     assert spawner["docker_api_threads"] == 4
+    assert spawner["ready_poll_ms"] == 500
     assert config["concurrent_spawn_limit"] == 200, "queued users count: a class of 50+ must not get HTTP 429"
     assert spawner["client_kwargs"] == {"max_pool_size": 10}, "docker-py's default pool already holds 4 threads"
     assert spawner["network_name"] == "jupyterhub-network"
@@ -133,9 +134,10 @@ def test_concurrent_spawn_limit_from_env(cookies):
 
 def test_docker_api_threads_from_env(cookies):
     project = bake_ok(cookies, {"authenticator": "local-trial"})
-    config = load_config(project, DOCKER_API_THREADS="16")
+    config = load_config(project, DOCKER_API_THREADS="16", SPAWN_READY_POLL_MS="200")
     assert_no_config_warnings(config)
     assert config["spawner"]["docker_api_threads"] == 16
+    assert config["spawner"]["ready_poll_ms"] == 200
     assert config["spawner"]["client_kwargs"] == {"max_pool_size": 16}, "a kept connection per thread"
 
 

@@ -100,9 +100,10 @@ def test_make_check_names_userlist_errors(cookies):
     assert "userlist:" in result.stderr and "unknown word 'superuser'" in result.stderr
 
 
-@pytest.mark.parametrize("key, value", [("SPAWN_TIMEOUT", "5m"), ("SPAWN_QUEUE_WIDTH", "-1"), ("CULL_EVERY", "0"),
-                                        ("CONCURRENT_SPAWN_LIMIT", "lots"), ("DOCKER_API_THREADS", "0")])
-def test_make_check_names_a_bad_spawn_or_cull_number(cookies, key, value):
+@pytest.mark.parametrize("key, value, minimum", [
+    ("SPAWN_TIMEOUT", "5m", 1), ("SPAWN_QUEUE_WIDTH", "-1", 0), ("CULL_EVERY", "0", 1), ("CONCURRENT_SPAWN_LIMIT", "lots", 0),
+    ("DOCKER_API_THREADS", "0", 1), ("SPAWN_READY_POLL_MS", "0.5", 10)])
+def test_make_check_names_a_bad_spawn_or_cull_number(cookies, key, value, minimum):
     project = bake_ok(cookies, variant_context("local-trial"))
     make(project, "certs")
     secrets = env_secrets()
@@ -110,8 +111,7 @@ def test_make_check_names_a_bad_spawn_or_cull_number(cookies, key, value):
     secrets.write_private(env_path, secrets.set_values(env_path.read_text(), {key: value}))
     result = subprocess.run([sys.executable, "scripts/check.py", "nginx-container"], cwd=project, capture_output=True, text=True)
     assert result.returncode == 1
-    assert result.stderr.splitlines() == [f"error: {key}={value} in .env: use a whole number of at least "
-                                          f"{0 if key in ('SPAWN_QUEUE_WIDTH', 'CONCURRENT_SPAWN_LIMIT') else 1}"]
+    assert result.stderr.splitlines() == [f"error: {key}={value} in .env: use a whole number of at least {minimum}"]
 
 
 def test_env_is_private_and_secrets_rotate(cookies):

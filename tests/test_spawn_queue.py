@@ -200,3 +200,41 @@ def test_more_threads_than_docker_pys_pool_keep_their_connections(engine):
     # One for the version check, 12 for both rounds: with docker-py's default pool of 10
     # connections per host (TCP, the socket proxy), the second round would open 2 more.
     assert engine.connections <= 13
+
+
+class StartingServer(http.server.BaseHTTPRequestHandler):
+    """A notebook server that is still starting: 503 for its first `not_ready` requests, then 200."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.server.requests += 1
+        self.send_response(503 if self.server.requests <= self.server.not_ready else 200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def test_a_starting_server_is_asked_every_ready_poll_ms_not_at_jupyterhubs_5_s_back_off():
+    """Twelve not-ready answers: asked every 50 ms the wait ends well inside a 3 s timeout; JupyterHub's
+    own check (random waits doubling from 0.2 s up to 5 s between tries) would still be waiting."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StartingServer)
+    server.requests, server.not_ready = 0, 12
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        spawner = spawner_with_threads(1)
+        spawner.ready_poll_ms, spawner.http_timeout = 50, 3
+        asyncio.run(spawner._wait_for_answer(f"http://127.0.0.1:{server.server_address[1]}/user/alice/"))
+        assert server.requests == 13, "asked until the first answer below 500, then no more"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_server_that_never_answers_times_out_after_http_timeout():
+    spawner = spawner_with_threads(1)
+    spawner.ready_poll_ms, spawner.http_timeout = 50, 1
+    with socketserver.TCPServer(("127.0.0.1", 0), None) as closed:
+        port = closed.server_address[1]  # bound, then closed below: nothing listens there
+    with pytest.raises(TimeoutError, match="didn't respond in 1 seconds"):
+        asyncio.run(spawner._wait_for_answer(f"http://127.0.0.1:{port}/user/alice/"))

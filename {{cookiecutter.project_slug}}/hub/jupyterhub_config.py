@@ -250,6 +250,7 @@ c.JupyterHub.spawner_class = QueuedDockerSpawner
 c.QueuedDockerSpawner.queue_width = int(env("SPAWN_QUEUE_WIDTH", "0"))
 # Docker API calls in flight at once (DockerSpawner alone: one at a time for all users).
 c.QueuedDockerSpawner.docker_api_threads = int(env("DOCKER_API_THREADS", "4"))
+c.QueuedDockerSpawner.ready_poll_ms = int(env("SPAWN_READY_POLL_MS", "500"))
 c.DockerSpawner.image = env("NOTEBOOK_IMAGE")
 c.DockerSpawner.network_name = env("DOCKER_NETWORK")
 c.DockerSpawner.use_internal_ip = True

@@ -25,7 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 from docker.constants import DEFAULT_MAX_POOL_SIZE
 from dockerspawner import DockerSpawner
-from jupyterhub.utils import wait_for_http_server
+from jupyterhub.httpclient import fetch
+from jupyterhub.utils import exponential_backoff
 from traitlets import Integer, default
 
 
@@ -88,6 +89,12 @@ class QueuedDockerSpawner(DockerSpawner):
         4,
         config=True,
         help="Docker API calls (all users' spawns, stops and polls) that may run at once; DockerSpawner alone runs one.",
+    )
+
+    ready_poll_ms = Integer(
+        500,
+        config=True,
+        help="How often a starting server is asked whether it answers (ms). JupyterHub alone backs off to every 5 s.",
     )
 
     # One pool per hub, like DockerSpawner's own single-thread executor it replaces.
@@ -154,10 +161,26 @@ class QueuedDockerSpawner(DockerSpawner):
         try:
             url = await super().start()
             address = url if isinstance(url, str) else f"http://{url[0]}:{url[1]}"
-            await wait_for_http_server(address.rstrip("/") + self.server.base_url, timeout=self.http_timeout)
+            await self._wait_for_answer(address.rstrip("/") + self.server.base_url)
             return url
         finally:
             self._leave_queue()
+
+    async def _wait_for_answer(self, url):
+        """Ask the server every ready_poll_ms until it answers HTTP (any status below 500, as the hub's
+        own check).  JupyterHub's check backs off to 5 s between tries, so a server that came up just
+        after one would wait seconds more, and hold its queue slot that long."""
+        interval = max(self.ready_poll_ms, 10) / 1000
+
+        async def answers():
+            try:
+                response = await fetch(url, raise_for_status=False, allow_redirects=False)
+            except Exception:  # not listening yet, or reset while it starts: ask again
+                return False
+            return response.status < 500
+
+        await exponential_backoff(answers, f"Server at {url} didn't respond in {self.http_timeout} seconds",
+                                  start_wait=min(0.1, interval), max_wait=interval, timeout=self.http_timeout)
 
     def _leave_queue(self):
         if getattr(self, "_queue_holder", False):
