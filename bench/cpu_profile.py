@@ -28,6 +28,7 @@ def container_cpu_seconds(container_id):
 
 
 def engine_cpu_seconds():
+    """The host engine's processes; engines inside containers (nested test nodes) are not this one."""
     total = 0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -35,9 +36,10 @@ def engine_cpu_seconds():
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             command = (entry / "comm").read_text().strip()
+            in_container = "/docker/" in (entry / "cgroup").read_text()
         except OSError:
             continue
-        if command in ENGINE_COMMANDS:
+        if command in ENGINE_COMMANDS and not in_container:
             total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / TICKS
 
@@ -60,7 +62,8 @@ def snapshot(site_containers, user_prefix):
 
 def difference(before, after, seconds):
     """CPU seconds per part between two snapshots; 'other' is the machine's rest (tests, helpers)."""
-    used = {key: round(after[key] - before.get(key, 0.0), 1) for key in after}
+    # Clamped at 0: a process that exits in between takes its CPU time with it.
+    used = {key: round(max(0.0, after[key] - before.get(key, 0.0)), 1) for key in after}
     # User containers did not exist at the first snapshot: all their time falls in between.
     used["users"] = round(after["users"], 1)
     parts = sum(value for key, value in used.items() if key != "machine")
