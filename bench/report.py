@@ -116,6 +116,11 @@ def markdown(results, chart_name):
            f"Run: {machine['date']}, commit `{machine['commit']}`, {machine['mode']} settings; {machine['cpus']} CPUs, "
            f"{machine['memory_gb']} GiB, Linux {machine['kernel']}, Docker Engine {machine['docker']}, "
            f"load average {machine['load_at_start']:.2f} at the start. Stand-in images (tests/images/).", ""]
+    loads = [load for entry in results.get("storms", {}).values() for load in entry.get("load_before", [])]
+    if loads and max(loads) > machine["cpus"]:
+        out += [f"**Not a quiet machine:** the load average reached {max(loads):.1f} before a storm "
+                f"({machine['cpus']} CPUs); other work competed for the cores, so storm figures and ratios "
+                "carry that noise (see each storm's load).", ""]
     errors = results.get("errors", {})
     if errors:
         out += ["## Sections that failed in this run", ""] + [f"- {section}: {error}" for section, error in errors.items()] + [""]
