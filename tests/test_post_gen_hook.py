@@ -49,13 +49,18 @@ def test_network_and_volume_created_once(hook_post, monkeypatch):
         subprocess.run(["docker", "volume", "rm", name], capture_output=True)
 
 
+SWARM_ONLY = ["docker-stack.yml", "swarm.mk", "hub/swarm.py", "scripts/swarm.py"]
+
+
 def test_options_remove_unused_files(hook_post):
     assert hook_post.unused_paths({"reverse_proxy": "host-nginx", "docker_socket_proxy": False, "tls_mode": "provided"}) == [
-        "nginx/nginx.conf", "nginx/run-nginx.sh", "certbot", "docker-proxy"]
+        "nginx/nginx.conf", "nginx/run-nginx.sh", "certbot", "docker-proxy", *SWARM_ONLY]
     assert hook_post.unused_paths({"reverse_proxy": "nginx-container", "docker_socket_proxy": True, "tls_mode": "self-signed"}) == [
-        "scripts/host_nginx.py", "certbot"]
+        "scripts/host_nginx.py", "certbot", *SWARM_ONLY]
     assert hook_post.unused_paths({"reverse_proxy": "nginx-container", "docker_socket_proxy": True, "tls_mode": "letsencrypt"}) == [
-        "scripts/host_nginx.py"]
+        "scripts/host_nginx.py", *SWARM_ONLY]
+    swarm = {"reverse_proxy": "nginx-container", "docker_socket_proxy": False, "tls_mode": "provided", "deployment_target": "swarm"}
+    assert hook_post.unused_paths(swarm) == ["scripts/host_nginx.py", "certbot", "docker-proxy", "docker-compose.yml"]
 
 
 def test_template_source_for_local_and_remote_templates(hook_post, tmp_path, monkeypatch):

@@ -1,0 +1,149 @@
+"""User servers as Docker Swarm services (deployment_target swarm; docker-stack.yml).
+
+DockerSpawner's SwarmSpawner runs each user's server as a one-task service that
+the Swarm scheduler places on a node with room, with the same memory and CPU
+limits as on one host.  What it leaves to the site is storage, because a named
+volume exists only on the node that created it:
+
+- shared storage (NFS_SERVER set in .env): every named volume is a volume of the
+  engine's `local` driver with type=nfs, <NFS_EXPORT>/<volume name> on the
+  server, so a server may start on any node and finds its files there; when a
+  node is drained, Swarm restarts its servers elsewhere with the same files;
+- no shared storage (NFS_SERVER empty): each user is pinned to the node that
+  holds their volume.  The node is recorded at the first start (in the
+  spawner's state, in the hub database) and becomes a placement constraint; when
+  that node is drained or down, the server stops and the next start fails at
+  once with a message naming the node, instead of opening an empty home
+  elsewhere.
+"""
+
+import asyncio
+
+from docker.types import DriverConfig, Mount
+from dockerspawner import SwarmSpawner
+from tornado import web
+from traitlets import List, Unicode
+
+from spawn_queue import QueuedDockerSpawner
+
+
+def nfs_driver_config(server, export, options, volume):
+    """The local driver's options that mount <export>/<volume> from an NFS server."""
+    return DriverConfig("local", {"type": "nfs", "o": f"addr={server},{options}", "device": f":{export.rstrip('/')}/{volume}"})
+
+
+def node_problem(nodes, hostname):
+    """Why `hostname` cannot run a server now (from `docker node ls` data), or None when it can."""
+    node = next((node for node in nodes if node["Description"]["Hostname"] == hostname), None)
+    if node is None:
+        return "has left the swarm"
+    if node["Spec"].get("Availability") != "active":
+        return f"is {node['Spec'].get('Availability')} (not accepting servers)"
+    if node["Status"].get("State") != "ready":
+        return f"is {node['Status'].get('State')}"
+    return None
+
+
+def pinned_message(hostname, problem):
+    return (f"Your files are on the Swarm node {hostname}, which {problem}; without shared storage your server "
+            f"starts only there. Ask an administrator to bring the node back "
+            f"(docker node update --availability active {hostname}) or to move your volume (README, 'Swarm').")
+
+
+class SiteSwarmSpawner(QueuedDockerSpawner, SwarmSpawner):
+    """SwarmSpawner with the spawn queue, named volumes as volumes (NFS or pinned), and pinning."""
+
+    nfs_server = Unicode("", config=True, help="NFS server for users' volumes; empty: pin users to their volume's node")
+    nfs_export = Unicode("/", config=True, help="Folder on the NFS server that holds one folder per volume")
+    nfs_options = Unicode("nfsvers=4,rw", config=True, help="Mount options besides addr=")
+    constraints = List(Unicode(), config=True, help="Placement constraints for every user server, e.g. node.role==worker")
+    # The node holding this user's volume (pinned mode); kept in the spawner's state.
+    home_node = Unicode("")
+
+    @property
+    def pinned(self):
+        return not self.nfs_server
+
+    @property
+    def mounts(self):
+        mounts = []
+        for source, volume in self.volume_binds.items():
+            named = not source.startswith("/")
+            driver = nfs_driver_config(self.nfs_server, self.nfs_export, self.nfs_options, source) if named and not self.pinned else None
+            mounts.append(Mount(target=volume["bind"], source=source, type="volume" if named else "bind",
+                                read_only=volume["mode"] == "ro", driver_config=driver))
+        return mounts
+
+    def get_state(self):
+        state = super().get_state()
+        if self.home_node:
+            state["home_node"] = self.home_node
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.home_node = state.get("home_node", self.home_node)
+
+    async def home_node_problem(self):
+        return node_problem(await self.docker("nodes"), self.home_node)
+
+    async def start(self):
+        if self.pinned and self.home_node:
+            problem = await self.home_node_problem()
+            if problem:
+                self._leave_queue()  # admitted by the spawn queue's pre-spawn step
+                raise web.HTTPError(503, pinned_message(self.home_node, problem))
+        pinned = [f"node.hostname=={self.home_node}"] if self.pinned and self.home_node else []
+        if self.constraints or pinned:
+            self.extra_placement_spec = {**self.extra_placement_spec, "constraints": [*self.constraints, *pinned]}
+        return await super().start()
+
+    async def wait_for_own_address(self, timeout=60):
+        """Wait until the service's name resolves to this task only: right after a restart,
+        Docker's DNS still answers the old task's address until that container is gone."""
+        task = await self.get_task()
+        own = {address.split("/")[0] for network in task.get("NetworksAttachments") or []
+               for address in network.get("Addresses") or []}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            try:
+                answers = {info[4][0] for info in await loop.getaddrinfo(self.service_name, self.port)}
+            except OSError:
+                answers = set()
+            if answers and answers <= own:
+                return
+            await asyncio.sleep(0.5)
+        self.log.warning("%s still resolves to %s, not only %s", self.service_name, answers, own)
+
+    async def start_object(self):
+        await super().start_object()
+        await self.wait_for_own_address()
+        if self.pinned and not self.home_node:
+            task = await self.get_task()
+            node = await self.docker("inspect_node", task["NodeID"])
+            self.home_node = node["Description"]["Hostname"]
+            self.log.info("%s's volume is on node %s: later starts are placed there", self.user.name, self.home_node)
+
+    async def poll(self):
+        status = await super().poll()
+        if status is None and self.pinned and self.home_node:
+            task = await self.get_task()
+            if task and task["Status"]["State"] == "pending" and await self.home_node_problem():
+                # Swarm keeps the task waiting for its node: to the hub, the server has stopped.
+                return f"waiting for node {self.home_node}"
+        return status
+
+
+def configure(c, env):
+    """The Swarm settings, from .env (secrets from /run/secrets, see docker-stack.yml)."""
+    c.JupyterHub.spawner_class = SiteSwarmSpawner
+    # The hub's proxy token arrives as a Docker secret, not in the environment.
+    c.ConfigurableHTTPProxy.auth_token = env("CONFIGPROXY_AUTH_TOKEN")
+    # A server's service name resolves to its task's address (no virtual IP: one task each,
+    # and kernels without IPVS work too).
+    c.SiteSwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
+    c.SiteSwarmSpawner.constraints = [rule.strip() for rule in env("USER_SERVER_CONSTRAINTS", "").split(",") if rule.strip()]
+    c.SiteSwarmSpawner.nfs_server = env("NFS_SERVER", "")
+    c.SiteSwarmSpawner.nfs_export = env("NFS_EXPORT", "/srv/jupyterhub-users")
+    c.SiteSwarmSpawner.nfs_options = env("NFS_OPTIONS", "nfsvers=4,rw")
