@@ -15,6 +15,7 @@ pinned mode is what the drain test proves.  Tests run in file order on one swarm
 """
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -162,7 +163,8 @@ def site(tmp_path_factory, phase_times):
         phase_times["swarm_nodes"] = round(time.monotonic() - started, 1)
         hub, notebook, nginx = (site.env[key] for key in ("JUPYTERHUB_IMAGE", "NOTEBOOK_IMAGE", "NGINX_IMAGE"))
         phase_times["swarm_image_loads"] = load_images({
-            "manager": [hub, nginx, notebook], "worker1": [notebook], "worker2": [notebook]})
+            # User servers run on the workers only (USER_SERVER_CONSTRAINTS above).
+            "manager": [hub, nginx], "worker1": [notebook], "worker2": [notebook]})
         started = time.monotonic()
         operator_make(site, "network", "volumes")
         operator_make(site, "up")
@@ -171,10 +173,11 @@ def site(tmp_path_factory, phase_times):
     finally:
         if site is not None:
             for service in ("hub", "nginx"):
-                print(on("manager", "service", "logs", "--tail=100", f"{CONTEXT['project_slug']}_{service}",
-                         check=False).stdout)
-        remove_nodes()
-        if site is not None:
+                logs = on("manager", "service", "logs", "--tail=400", f"{CONTEXT['project_slug']}_{service}", check=False)
+                print("\n".join(line for line in (logs.stdout + logs.stderr).splitlines() if "[ConfigProxy]" not in line)[-20000:])
+        if os.environ.get("JH_SWARM_KEEP") != "1":  # keep the nodes to look at a failure
+            remove_nodes()
+        if site is not None and os.environ.get("JH_SWARM_KEEP") != "1":
             shutil.rmtree(site.path, ignore_errors=True)
 
 
@@ -278,3 +281,12 @@ def test_make_up_refuses_a_worker_in_one_line(site):
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Swarm worker" in errors[0], result.stderr
+
+
+def test_make_down_removes_the_stack_and_keeps_user_servers_and_volumes(site):
+    operator_make(site, "down")
+    slug = CONTEXT["project_slug"]
+    wait_until(lambda: not on("manager", "service", "ls", "-q", "--filter", f"name={slug}_").stdout.strip(),
+               60, "the stack's services to go")
+    assert on("manager", "service", "ls", "-q", "--filter", "name=jupyter-alice").stdout.strip()
+    assert VOLUME in on("manager", "volume", "ls", "-q").stdout.split()

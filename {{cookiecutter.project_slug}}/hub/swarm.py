@@ -98,6 +98,15 @@ class SiteSwarmSpawner(QueuedDockerSpawner, SwarmSpawner):
             self.extra_placement_spec = {**self.extra_placement_spec, "constraints": [*self.constraints, *pinned]}
         return await super().start()
 
+    async def get_task(self):
+        """This service's task, found by the service's ID: SwarmSpawner looks it up by name, which
+        right after a restart still finds the removed service's task while it shuts down."""
+        if await self.get_object() is None:
+            return None
+        tasks = (await self.docker("tasks", filters={"service": self.service_id, "desired-state": "running"})
+                 or await self.docker("tasks", filters={"service": self.service_id}))
+        return tasks[0] if tasks else None
+
     async def wait_for_own_address(self, timeout=60):
         """Wait until the service's name resolves to this task only: right after a restart,
         Docker's DNS still answers the old task's address until that container is gone."""

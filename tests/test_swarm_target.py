@@ -1,0 +1,112 @@
+"""The Swarm target's pieces that need no swarm: user mounts (named volume, NFS), the pinned
+node's checks and message, the manager check's one line, secret names, and the generated repo."""
+
+import subprocess
+import sys
+
+import pytest
+
+from template_helpers import PROJECT_TEMPLATE, bake_ok, load_module, variant_context
+
+sys.path.insert(0, str(PROJECT_TEMPLATE / "hub"))
+swarm = load_module(PROJECT_TEMPLATE / "hub" / "swarm.py", "swarm")
+
+
+def node(hostname, availability="active", state="ready"):
+    return {"Description": {"Hostname": hostname}, "Spec": {"Availability": availability}, "Status": {"State": state}}
+
+
+def spawner(**settings):
+    spawner = swarm.SiteSwarmSpawner(**settings)
+    spawner.volumes = {"jupyterhub-user-{username}": "/home/jovyan/work", "/srv/shared": {"bind": "/home/jovyan/shared", "mode": "ro"}}
+    spawner.user = type("User", (), {"name": "alice", "id": 1, "url": "/user/alice/"})()
+    return spawner
+
+
+def test_pinned_mode_mounts_named_volumes_of_the_node():
+    mounts = spawner().mounts
+    shared, home = sorted(mounts, key=lambda mount: mount["Target"])
+    assert home["Type"] == "volume" and home["Source"] == "jupyterhub-user-alice" and "VolumeOptions" not in home
+    assert shared["Type"] == "bind" and shared["ReadOnly"] is True
+
+
+def test_nfs_mode_mounts_one_folder_of_the_export_per_volume():
+    mounts = spawner(nfs_server="10.0.0.5", nfs_export="/export/homes/", nfs_options="nfsvers=4.1,rw").mounts
+    home = next(mount for mount in mounts if mount["Target"] == "/home/jovyan/work")
+    assert home["Type"] == "volume"
+    assert home["VolumeOptions"]["DriverConfig"] == {
+        "Name": "local",
+        "Options": {"type": "nfs", "o": "addr=10.0.0.5,nfsvers=4.1,rw", "device": ":/export/homes/jupyterhub-user-alice"},
+    }
+
+
+def test_pinned_state_survives_a_hub_restart():
+    first = spawner()
+    first.home_node = "worker-2"
+    state = first.get_state()
+    assert state["home_node"] == "worker-2"
+    second = spawner()
+    second.load_state(state)
+    assert second.home_node == "worker-2" and second.pinned
+
+
+@pytest.mark.parametrize("nodes, problem", [
+    ([node("w1"), node("w2")], None),
+    ([node("w1"), node("w2", availability="drain")], "is drain (not accepting servers)"),
+    ([node("w1"), node("w2", availability="pause")], "is pause (not accepting servers)"),
+    ([node("w1"), node("w2", state="down")], "is down"),
+    ([node("w1")], "has left the swarm"),
+])
+def test_node_problem(nodes, problem):
+    assert swarm.node_problem(nodes, "w2") == problem
+
+
+def test_pinned_message_names_the_node_and_the_way_back():
+    message = swarm.pinned_message("w2", "is drain (not accepting servers)")
+    assert "w2" in message and "docker node update --availability active w2" in message and "\n" not in message
+
+
+def test_configure_reads_the_swarm_settings():
+    values = {"CONFIGPROXY_AUTH_TOKEN": "t", "USER_SERVER_CONSTRAINTS": "node.role==worker, node.labels.gpu==true",
+              "NFS_SERVER": "nfs.example.org"}
+    class Section(dict):
+        def __getattr__(self, name):
+            return self.setdefault(name, Section())
+
+    config = Section()
+    swarm.configure(config, lambda name, default=None: values.get(name, default))
+    assert config.JupyterHub.spawner_class is swarm.SiteSwarmSpawner
+    assert config.ConfigurableHTTPProxy.auth_token == "t"
+    assert config.SiteSwarmSpawner.constraints == ["node.role==worker", "node.labels.gpu==true"]
+    assert config.SiteSwarmSpawner.nfs_server == "nfs.example.org"
+    assert config.SiteSwarmSpawner.extra_endpoint_spec == {"mode": "dnsrr"}
+
+
+def test_swarm_repo_layout(cookies):
+    project = bake_ok(cookies, variant_context("swarm"))
+    for name in ("docker-stack.yml", "swarm.mk", "hub/swarm.py", "scripts/swarm.py"):
+        assert (project / name).is_file(), name
+    assert not (project / "docker-compose.yml").exists()
+    assert "COMPOSE_FILE=docker-stack.yml\n" in (project / ".env.example").read_text()
+    stack = (project / "docker-stack.yml").read_text()
+    assert stack.count("constraints: [node.role == manager]") == 2
+    compose_project = bake_ok(cookies, {})
+    for name in ("docker-stack.yml", "swarm.mk", "hub/swarm.py", "scripts/swarm.py"):
+        assert not (compose_project / name).exists(), name
+
+
+def test_docker_stack_config_accepts_the_stack(cookies):
+    """`docker stack config` (the CLI's own loader, no swarm needed) with the values of .env."""
+    project = bake_ok(cookies, variant_context("swarm"))
+    result = subprocess.run([sys.executable, "scripts/swarm.py", "config"], cwd=project, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "docker-stack.yml is valid for docker stack deploy" in result.stdout
+
+
+def test_secret_names_change_with_the_value_and_reveal_nothing(cookies):
+    project = bake_ok(cookies, variant_context("swarm"))
+    scripts = load_module(project / "scripts" / "swarm.py", "swarm_script")
+    first = scripts.secret_name("TRIAL_PASSWORD", "hunter2", "salt")
+    assert first.startswith("swarm-hub-deploy-trial_password-") and "hunter2" not in first
+    assert scripts.secret_name("TRIAL_PASSWORD", "hunter3", "salt") != first
+    assert scripts.secret_name("TRIAL_PASSWORD", "hunter2", "salt") == first
