@@ -110,3 +110,26 @@ def test_secret_names_change_with_the_value_and_reveal_nothing(cookies):
     assert first.startswith("swarm-hub-deploy-trial_password-") and "hunter2" not in first
     assert scripts.secret_name("TRIAL_PASSWORD", "hunter3", "salt") != first
     assert scripts.secret_name("TRIAL_PASSWORD", "hunter2", "salt") == first
+
+
+def test_stopping_waits_for_the_task_to_stop_before_removing_the_service():
+    """Scale to zero, wait while the task still runs, then remove (a restart must not meet the old server)."""
+    import asyncio
+
+    calls, states = [], iter(["running", "running", "shutdown"])
+
+    async def docker(method, *args, **kwargs):
+        calls.append(method)
+        if method == "inspect_service":
+            return {"ID": "s1", "Version": {"Index": 7}}
+        if method == "tasks":
+            return [{"Status": {"State": next(states)}}]
+        if method == "update_service":
+            assert args == ("s1", 7) and kwargs["mode"] == {"replicated": {"Replicas": 0}} and kwargs["fetch_current_spec"]
+        return None
+
+    stopping = spawner()
+    stopping.docker = docker
+    stopping.object_id = "s1"
+    asyncio.run(stopping.remove_object())
+    assert calls == ["inspect_service", "update_service", "tasks", "tasks", "tasks", "remove_service"]

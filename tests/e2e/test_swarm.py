@@ -163,8 +163,8 @@ def site(tmp_path_factory, phase_times):
         phase_times["swarm_nodes"] = round(time.monotonic() - started, 1)
         hub, notebook, nginx = (site.env[key] for key in ("JUPYTERHUB_IMAGE", "NOTEBOOK_IMAGE", "NGINX_IMAGE"))
         phase_times["swarm_image_loads"] = load_images({
-            # User servers run on the workers only (USER_SERVER_CONSTRAINTS above).
-            "manager": [hub, nginx], "worker1": [notebook], "worker2": [notebook]})
+            # The hub reads the notebook image's command on the manager; servers run on the workers.
+            "manager": [hub, nginx, notebook], "worker1": [notebook], "worker2": [notebook]})
         started = time.monotonic()
         operator_make(site, "network", "volumes")
         operator_make(site, "up")

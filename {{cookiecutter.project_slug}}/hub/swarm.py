@@ -19,12 +19,15 @@ volume exists only on the node that created it:
 
 import asyncio
 
-from docker.types import DriverConfig, Mount
+from docker.types import DriverConfig, Mount, ServiceMode
 from dockerspawner import SwarmSpawner
 from tornado import web
 from traitlets import List, Unicode
 
 from spawn_queue import QueuedDockerSpawner
+
+# Task states in which the task's container runs (a pending task, as on a drained node, has none).
+RUNNING_STATES = {"starting", "running"}
 
 
 def nfs_driver_config(server, export, options, volume):
@@ -98,6 +101,23 @@ class SiteSwarmSpawner(QueuedDockerSpawner, SwarmSpawner):
             self.extra_placement_spec = {**self.extra_placement_spec, "constraints": [*self.constraints, *pinned]}
         return await super().start()
 
+    async def remove_object(self):
+        """Scale to zero and wait until the task has stopped, then remove the service.  Removed at
+        once, the old server would still answer for a moment while its successor (same name,
+        maybe the same address) starts: a restart could then be reported ready too early."""
+        service = await self.get_object()
+        if service is not None:
+            await self.docker("update_service", self.service_id, service["Version"]["Index"],
+                              mode=ServiceMode("replicated", replicas=0), fetch_current_spec=True)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60
+            while loop.time() < deadline:
+                tasks = await self.docker("tasks", filters={"service": self.service_id})
+                if not any(task["Status"]["State"] in RUNNING_STATES for task in tasks):
+                    break
+                await asyncio.sleep(0.5)
+        await super().remove_object()
+
     async def get_task(self):
         """This service's task, found by the service's ID: SwarmSpawner looks it up by name, which
         right after a restart still finds the removed service's task while it shuts down."""
@@ -153,6 +173,12 @@ def configure(c, env):
     # and kernels without IPVS work too).
     c.SiteSwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
     c.SiteSwarmSpawner.constraints = [rule.strip() for rule in env("USER_SERVER_CONSTRAINTS", "").split(",") if rule.strip()]
+    # The hub reaches servers by service name, and a restarted server keeps its name but not
+    # its address: resolve the name at every connection (the hub's HTTP client caches it).
+    c.JupyterHubHTTPClient.connector_options = {"use_dns_cache": False}
+    # DockerSpawner reads the image's command on the hub's engine (the manager): pull it there
+    # too when missing (SwarmSpawner skips pulls; the nodes pull for themselves).
+    c.SiteSwarmSpawner.pull_policy = "ifnotpresent"
     c.SiteSwarmSpawner.nfs_server = env("NFS_SERVER", "")
     c.SiteSwarmSpawner.nfs_export = env("NFS_EXPORT", "/srv/jupyterhub-users")
     c.SiteSwarmSpawner.nfs_options = env("NFS_OPTIONS", "nfsvers=4,rw")
