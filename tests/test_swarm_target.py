@@ -133,3 +133,13 @@ def test_stopping_waits_for_the_task_to_stop_before_removing_the_service():
     stopping.object_id = "s1"
     asyncio.run(stopping.remove_object())
     assert calls == ["inspect_service", "update_service", "tasks", "tasks", "tasks", "remove_service"]
+
+
+def test_servers_are_reached_at_their_task_address_on_the_user_network():
+    reached = spawner(network_name="jupyterhub-network")
+    task = {"NetworksAttachments": [
+        {"Network": {"Spec": {"Name": "ingress"}}, "Addresses": ["10.0.0.9/24"]},
+        {"Network": {"Spec": {"Name": "jupyterhub-network"}}, "Addresses": ["10.0.1.6/24"]},
+    ]}
+    assert reached.task_address(task) == "10.0.1.6"
+    assert reached.task_address({"NetworksAttachments": None}) is None

@@ -127,27 +127,21 @@ class SiteSwarmSpawner(QueuedDockerSpawner, SwarmSpawner):
                  or await self.docker("tasks", filters={"service": self.service_id}))
         return tasks[0] if tasks else None
 
-    async def wait_for_own_address(self, timeout=60):
-        """Wait until the service's name resolves to this task only: right after a restart,
-        Docker's DNS still answers the old task's address until that container is gone."""
+    def task_address(self, task):
+        """The task's address on the user network, or None before it has one."""
+        for attachment in task.get("NetworksAttachments") or []:
+            if attachment["Network"]["Spec"]["Name"] == self.network_name and attachment.get("Addresses"):
+                return attachment["Addresses"][0].split("/")[0]
+        return None
+
+    async def get_ip_and_port(self):
+        """The task's address rather than the service's name: a restarted server keeps its name
+        but not its address, and the hub's resolver (aiodns) caches names for Docker's 600 s TTL."""
         task = await self.get_task()
-        own = {address.split("/")[0] for network in task.get("NetworksAttachments") or []
-               for address in network.get("Addresses") or []}
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            try:
-                answers = {info[4][0] for info in await loop.getaddrinfo(self.service_name, self.port)}
-            except OSError:
-                answers = set()
-            if answers and answers <= own:
-                return
-            await asyncio.sleep(0.5)
-        self.log.warning("%s still resolves to %s, not only %s", self.service_name, answers, own)
+        return (task and self.task_address(task)) or self.service_name, self.port
 
     async def start_object(self):
         await super().start_object()
-        await self.wait_for_own_address()
         if self.pinned and not self.home_node:
             task = await self.get_task()
             node = await self.docker("inspect_node", task["NodeID"])
@@ -161,6 +155,12 @@ class SiteSwarmSpawner(QueuedDockerSpawner, SwarmSpawner):
             if task and task["Status"]["State"] == "pending" and await self.home_node_problem():
                 # Swarm keeps the task waiting for its node: to the hub, the server has stopped.
                 return f"waiting for node {self.home_node}"
+        if status is None and self.server and self.server.ip:
+            task = await self.get_task()
+            address = task and task["Status"]["State"] == "running" and self.task_address(task)
+            if address and address != self.server.ip:
+                # Swarm restarted the task (e.g. on another node, with NFS): the hub's route is stale.
+                return f"restarted by Swarm at {address}"
         return status
 
 
@@ -173,9 +173,6 @@ def configure(c, env):
     # and kernels without IPVS work too).
     c.SiteSwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
     c.SiteSwarmSpawner.constraints = [rule.strip() for rule in env("USER_SERVER_CONSTRAINTS", "").split(",") if rule.strip()]
-    # The hub reaches servers by service name, and a restarted server keeps its name but not
-    # its address: resolve the name at every connection (the hub's HTTP client caches it).
-    c.JupyterHubHTTPClient.connector_options = {"use_dns_cache": False}
     # DockerSpawner reads the image's command on the hub's engine (the manager): pull it there
     # too when missing (SwarmSpawner skips pulls; the nodes pull for themselves).
     c.SiteSwarmSpawner.pull_policy = "ifnotpresent"
