@@ -52,8 +52,8 @@ def test_pinned_state_survives_a_hub_restart():
 
 @pytest.mark.parametrize("nodes, problem", [
     ([node("w1"), node("w2")], None),
-    ([node("w1"), node("w2", availability="drain")], "is drain (not accepting servers)"),
-    ([node("w1"), node("w2", availability="pause")], "is pause (not accepting servers)"),
+    ([node("w1"), node("w2", availability="drain")], "is drained (not accepting servers)"),
+    ([node("w1"), node("w2", availability="pause")], "is paused (not accepting servers)"),
     ([node("w1"), node("w2", state="down")], "is down"),
     ([node("w1")], "has left the swarm"),
 ])
@@ -62,7 +62,7 @@ def test_node_problem(nodes, problem):
 
 
 def test_pinned_message_names_the_node_and_the_way_back():
-    message = swarm.pinned_message("w2", "is drain (not accepting servers)")
+    message = swarm.pinned_message("w2", "is drained (not accepting servers)")
     assert "w2" in message and "docker node update --availability active w2" in message and "\n" not in message
 
 

@@ -256,7 +256,7 @@ def test_draining_a_node_stops_its_users_and_says_where_their_files_are(site, al
         assert refused.status_code >= 400, refused.status_code
         message = refused.json().get("message", "")
         print("alice is told:", message)
-        assert f"Your files are on the Swarm node {node}, which is drain" in message, message
+        assert f"Your files are on the Swarm node {node}, which is drained" in message, message
         for name in elsewhere:
             session = site.login(name)
             open_server(session, name)
@@ -274,6 +274,24 @@ def test_make_ps_lists_servers_with_their_nodes(site):
     for name in USERS:
         assert f"jupyter-{name}" in shown
     assert node_name("manager") in shown
+
+
+def test_make_logs_follows_hub_and_nginx(site):
+    result = subprocess.run(["timeout", "10", "make", "-s", "-C", str(site.path), "logs"], capture_output=True, text=True,
+                            env={**os.environ, "DOCKER_HOST": node_host("manager")})
+    shown = result.stdout + result.stderr
+    slug = CONTEXT["project_slug"]
+    assert f"{slug}_hub.1." in shown and f"{slug}_nginx.1." in shown, shown[-2000:]
+
+
+def test_make_up_outside_a_swarm_says_what_to_run_in_one_line(site):
+    """The host's own engine is in no swarm: `make up` stops at the check and changes nothing."""
+    if run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]).stdout.strip() != "inactive":
+        pytest.skip("the host's engine is in a swarm here; `make up` must not deploy onto it")
+    result = run(["make", "-s", "-C", str(site.path), "up"], env={"DOCKER_HOST": ""}, check=False)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "docker swarm init --advertise-addr" in errors[0], result.stderr
 
 
 def test_make_up_refuses_a_worker_in_one_line(site):

@@ -26,6 +26,8 @@ from traitlets import List, Unicode
 
 from spawn_queue import QueuedDockerSpawner
 
+# `docker node update --availability` values, as the message to a user says them.
+AVAILABILITY_WORDS = {"drain": "drained", "pause": "paused"}
 # Task states in which the task's container runs (a pending task, as on a drained node, has none).
 RUNNING_STATES = {"starting", "running"}
 
@@ -40,8 +42,9 @@ def node_problem(nodes, hostname):
     node = next((node for node in nodes if node["Description"]["Hostname"] == hostname), None)
     if node is None:
         return "has left the swarm"
-    if node["Spec"].get("Availability") != "active":
-        return f"is {node['Spec'].get('Availability')} (not accepting servers)"
+    availability = node["Spec"].get("Availability")
+    if availability != "active":
+        return f"is {AVAILABILITY_WORDS.get(availability, availability)} (not accepting servers)"
     if node["Status"].get("State") != "ready":
         return f"is {node['Status'].get('State')}"
     return None
