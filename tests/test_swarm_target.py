@@ -143,3 +143,12 @@ def test_servers_are_reached_at_their_task_address_on_the_user_network():
     ]}
     assert reached.task_address(task) == "10.0.1.6"
     assert reached.task_address({"NetworksAttachments": None}) is None
+
+
+@pytest.mark.parametrize("target", ["smoke", "status", "metrics", "backup", "restore", "upgrade"])
+def test_compose_only_targets_refuse_on_swarm_in_one_line(cookies, target):
+    project = bake_ok(cookies, variant_context("swarm"))
+    result = subprocess.run(["make", "-s", target], cwd=project, capture_output=True, text=True)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: make {target} is not available on Swarm yet (it drives docker compose; README, 'Swarm')"]

@@ -2,6 +2,8 @@
 # Included by the Makefile; run them on a manager node (DOCKER_HOST may point at one).
 STACK := {{ cookiecutter.project_slug }}
 USER_PREFIX = $(or $(call env_value,USER_CONTAINER_PREFIX),jupyter)
+# smoke, status, metrics, backup, restore and upgrade drive docker compose: not on Swarm yet.
+NOT_ON_SWARM = echo "error: make $@ is not available on Swarm yet (it drives docker compose; README, 'Swarm')" >&2; exit 1
 
 .PHONY: manager
 

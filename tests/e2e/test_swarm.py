@@ -242,6 +242,21 @@ def test_servers_land_on_several_nodes(site, alice):
     assert len(set(placed.values())) >= 2, placed
 
 
+def test_make_restart_keeps_user_servers(site):
+    """The hub restarts (a new task on the manager) and finds the running servers again."""
+    def hub_task():
+        return on("manager", "service", "ps", "-q", "--filter", "desired-state=running", f"{CONTEXT['project_slug']}_hub").stdout.split()
+
+    before = hub_task()
+    operator_make(site, "restart")
+    after = hub_task()
+    assert len(before) == len(after) == 1 and after != before, (before, after)
+    wait_until(lambda: site.session().get(f"{site.url}/hub/api/health", timeout=30).status_code == 200, 120, "the hub after restart")
+    session = site.login("bob")
+    open_server(session, "bob")
+    assert "still-here" in execute(session, "bob", "print('still-here')")
+
+
 def test_draining_a_node_stops_its_users_and_says_where_their_files_are(site, alice):
     node = server_node("alice")
     others = {name: server_node(name) for name in USERS if name != "alice"}
