@@ -167,6 +167,16 @@ class SiteSwarmSpawner(QueuedDockerSpawner, SwarmSpawner):
         return status
 
 
+def manager_address():
+    """This manager's address in the swarm (where the other nodes reach it), or None."""
+    import docker
+
+    try:
+        return docker.from_env().info()["Swarm"]["NodeAddr"] or None
+    except Exception:  # no Docker API: fall back to the service name
+        return None
+
+
 def configure(c, env):
     """The Swarm settings, from .env (secrets from /run/secrets, see docker-stack.yml)."""
     c.JupyterHub.spawner_class = SiteSwarmSpawner
@@ -179,6 +189,12 @@ def configure(c, env):
     # DockerSpawner reads the image's command on the hub's engine (the manager): pull it there
     # too when missing (SwarmSpawner skips pulls; the nodes pull for themselves).
     c.SiteSwarmSpawner.pull_policy = "ifnotpresent"
+    # User servers reach the hub's API at the manager's own address (HUB_API_PORT, published
+    # there): it stays the same when the hub restarts, while the hub's service name would
+    # resolve to a new task address that the servers' resolver (aiodns) caches for 600 s.
+    address = manager_address()
+    if address:
+        c.JupyterHub.hub_connect_url = f"http://{address}:{env('HUB_API_PORT', '8081')}"
     c.SiteSwarmSpawner.nfs_server = env("NFS_SERVER", "")
     c.SiteSwarmSpawner.nfs_export = env("NFS_EXPORT", "/srv/jupyterhub-users")
     c.SiteSwarmSpawner.nfs_options = env("NFS_OPTIONS", "nfsvers=4,rw")
