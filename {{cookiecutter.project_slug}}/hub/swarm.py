@@ -195,6 +195,8 @@ def configure(c, env):
     address = manager_address()
     if address:
         c.JupyterHub.hub_connect_url = f"http://{address}:{env('HUB_API_PORT', '8081')}"
+        # (A connect URL alone would make the hub bind that address, which is the node's, not its own.)
+        c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"
     c.SiteSwarmSpawner.nfs_server = env("NFS_SERVER", "")
     c.SiteSwarmSpawner.nfs_export = env("NFS_EXPORT", "/srv/jupyterhub-users")
     c.SiteSwarmSpawner.nfs_options = env("NFS_OPTIONS", "nfsvers=4,rw")
