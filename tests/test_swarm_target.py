@@ -152,3 +152,32 @@ def test_compose_only_targets_refuse_on_swarm_in_one_line(cookies, target):
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: make {target} is not available on Swarm yet (it drives docker compose; README, 'Swarm')"]
+
+
+def test_the_swarm_hub_config_loads_under_the_pinned_jupyterhub(cookies, tmp_path):
+    """docker-stack.yml's hub environment, secrets as files (as Docker secrets arrive): the real
+    JupyterHub loads the config with SiteSwarmSpawner and the secret values, and warns of nothing."""
+    import json
+
+    from test_hub_config import run_probe
+
+    project = bake_ok(cookies, variant_context("swarm"))
+    rendered = subprocess.run(["docker", "compose", "--project-directory", str(project), "-f", str(project / "docker-stack.yml"),
+                               "config", "--format", "json"], capture_output=True, text=True, check=True)
+    environment = dict(json.loads(rendered.stdout)["services"]["hub"]["environment"])
+    assert not {"TRIAL_PASSWORD", "CONFIGPROXY_AUTH_TOKEN", "STATUS_API_TOKEN"} & set(environment)
+    values = load_module(project / "scripts" / "env_secrets.py", "env_secrets_swarm").parse_env((project / ".env").read_text())
+    for key in [key for key in environment if key.endswith("_FILE")]:
+        # As scripts/swarm.py makes each Docker secret: the value from .env (empty ones as a newline).
+        (tmp_path / key).write_text(values.get(key.removesuffix("_FILE")) or "\n")
+        environment[key] = str(tmp_path / key)
+    # No Docker API here: the servers' hub address falls back to the service name.
+    environment.update(PATH="/usr/bin:/bin", JUPYTERHUB_USERLIST=str(project / "userlist"), DOCKER_HOST="unix:///nonexistent.sock")
+    result = run_probe(project, environment)
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout.strip().splitlines()[-1])
+    assert config["spawner"]["class"] == "swarm.SiteSwarmSpawner"
+    assert config["user_password"] == values["TRIAL_PASSWORD"] and config["admin_password"] == values["TRIAL_ADMIN_PASSWORD"]
+    assert config["spawner"]["volume_binds"] == {"jupyterhub-user-alice": {"bind": "/home/jovyan/work", "mode": "rw"}}
+    relevant = [message for message in config["warnings"] if "not recognized" in message and "`remove`" not in message]
+    assert not relevant, relevant
