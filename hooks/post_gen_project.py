@@ -78,6 +78,10 @@ def unused_paths(answers):
         paths.append("certbot")
     if not answers["docker_socket_proxy"]:
         paths.append("docker-proxy")
+    if answers.get("deployment_target") == "swarm":
+        paths.append("docker-compose.yml")  # docker-stack.yml describes the services
+    else:
+        paths += ["docker-stack.yml", "swarm.mk", "hub/swarm.py", "scripts/swarm.py"]
     return paths
 
 
@@ -172,11 +176,22 @@ def docker_unavailable_reason():
     return None
 
 
-def ensure_docker_object(kind, name):
+# On Swarm the user network spans the nodes: an overlay that standalone containers
+# (and `docker run` in scripts) may join too.
+SWARM_NETWORK_OPTIONS = ("--driver", "overlay", "--attachable")
+
+
+def is_swarm_manager():
+    # (Split so that cookiecutter's Jinja leaves the Go template alone.)
+    result = run_docker("info", "--format", "{" "{.Swarm.ControlAvailable}" "}")
+    return result.returncode == 0 and result.stdout.strip() == "true"
+
+
+def ensure_docker_object(kind, name, options=()):
     """Create a network or volume unless it exists; returns 'exists' or 'created'."""
     if run_docker(kind, "inspect", name).returncode == 0:
         return "exists"
-    result = run_docker(kind, "create", name)
+    result = run_docker(kind, "create", *options, name)
     if result.returncode != 0:
         raise RuntimeError(f"docker {kind} create {name} failed: {result.stderr.strip()}")
     return "created"
@@ -200,12 +215,16 @@ def docker_objects(answers):
 def prepare_docker(answers):
     """Create the network and the volumes; returns lines for the summary."""
     reason = docker_unavailable_reason()
+    swarm = answers.get("deployment_target") == "swarm"
+    if not reason and swarm and not is_swarm_manager():
+        reason = "this Docker engine is not a Swarm manager (`docker swarm init` makes it one)"
     if reason:
         return [f"Docker: skipped ({reason}); run `make network volumes` later"]
     lines = []
     for kind, name in docker_objects(answers):
+        options = SWARM_NETWORK_OPTIONS if swarm and kind == "network" else ()
         try:
-            lines.append(f"Docker {kind} {name}: {ensure_docker_object(kind, name)}")
+            lines.append(f"Docker {kind} {name}: {ensure_docker_object(kind, name, options)}")
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as error:
             lines.append(f"Docker {kind} {name}: not created ({error}); run `make network volumes` later")
     return lines

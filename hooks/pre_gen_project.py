@@ -154,6 +154,24 @@ def check_letsencrypt(answers, email):
         )
 
 
+# Options the Swarm target does not offer yet: (field, refused value, why), checked in order.
+SWARM_UNSUPPORTED = [
+    ("reverse_proxy", "host-nginx", "needs reverse_proxy nginx-container (Swarm publishes nginx's ports on the manager)"),
+    ("docker_socket_proxy", True, "needs docker_socket_proxy no (the proxy's filter knows container calls, not Swarm services)"),
+    ("tls_mode", "letsencrypt", "needs tls_mode self-signed or provided (certbot is not part of the Swarm stack yet)"),
+    ("database", "postgresql", "needs database sqlite (the hub's data volume lives on the manager)"),
+]
+
+
+def check_swarm(answers):
+    """deployment_target swarm supports a subset of the options; name the first one it does not."""
+    if answers.get("deployment_target") != "swarm":
+        return
+    for field, value, rule in SWARM_UNSUPPORTED:
+        if answers.get(field) == value:
+            raise AnswerError("deployment_target", "swarm", rule)
+
+
 def check_choices(answers, questions):
     """Choice answers must be one of cookiecutter.json's options, boolean answers yes or no."""
     for field, options in questions.items():
@@ -192,6 +210,7 @@ def validate(answers, questions):
     if not CPUS.match(text["cpu_limit"]) or float(text["cpu_limit"]) <= 0:
         raise AnswerError("cpu_limit", text["cpu_limit"], "a positive number of cores, e.g. 1 or 0.5")
     check_letsencrypt(answers, text["letsencrypt_email"])
+    check_swarm(answers)
     for field in ("docker_network", "data_volume"):
         check_pattern(field, text[field], DOCKER_NAME,
                       "2-64 characters: letters, digits, '_', '.' and '-', starting with a letter or digit")

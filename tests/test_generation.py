@@ -40,6 +40,12 @@ def generated_files(project):
     return [path for path in project.rglob("*") if path.is_file()]
 
 
+def services_file(project):
+    """docker-stack.yml with deployment_target swarm, else docker-compose.yml."""
+    stack = project / "docker-stack.yml"
+    return stack if stack.exists() else project / "docker-compose.yml"
+
+
 def assert_project_is_sound(project):
     for path in generated_files(project):
         text = path.read_text(encoding="utf-8")
@@ -51,7 +57,7 @@ def assert_project_is_sound(project):
         capture_output=True, text=True,
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    compose = require_command("docker", "compose", "--project-directory", str(project), "config", "-q")
+    compose = require_command("docker", "compose", "--project-directory", str(project), "-f", str(services_file(project)), "config", "-q")
     assert compose.returncode == 0, compose.stderr
     settings = subprocess.run([sys.executable, str(project / "scripts" / "check_settings.py")], capture_output=True, text=True)
     assert settings.returncode == 0, settings.stderr
@@ -162,7 +168,7 @@ def test_compose_lint_finds_nothing_high_or_critical(cookies, variant):
     project = bake_ok(cookies, variant_context(variant))
     result = subprocess.run(
         [sys.executable, "-m", "compose_lint", "check", "--format", "json", "--strict-config",
-         "--config", str(project / ".compose-lint.yml"), str(project / "docker-compose.yml")],
+         "--config", str(project / ".compose-lint.yml"), str(services_file(project))],
         capture_output=True, text=True, cwd=project,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr

@@ -49,13 +49,31 @@ def test_network_and_volume_created_once(hook_post, monkeypatch):
         subprocess.run(["docker", "volume", "rm", name], capture_output=True)
 
 
+@pytest.mark.skipif(not docker_engine_answers(), reason="needs a Docker engine (make e2e starts one; .ci/run runs this)")
+def test_swarm_network_skipped_on_an_engine_outside_a_swarm(hook_post, monkeypatch):
+    """The overlay network needs a manager: elsewhere the hook says so and creates nothing."""
+    monkeypatch.delenv("JUPYTERHUB_TEMPLATE_SKIP_DOCKER", raising=False)
+    if hook_post.is_swarm_manager():
+        pytest.skip("this engine is a Swarm manager")
+    name = f"jh-template-test-{uuid.uuid4().hex[:8]}"
+    lines = hook_post.prepare_docker({"docker_network": name, "data_volume": name, "deployment_target": "swarm"})
+    assert lines == ["Docker: skipped (this Docker engine is not a Swarm manager (`docker swarm init` makes it one)); "
+                     "run `make network volumes` later"]
+    assert subprocess.run(["docker", "network", "inspect", name], capture_output=True).returncode != 0
+
+
+SWARM_ONLY = ["docker-stack.yml", "swarm.mk", "hub/swarm.py", "scripts/swarm.py"]
+
+
 def test_options_remove_unused_files(hook_post):
     assert hook_post.unused_paths({"reverse_proxy": "host-nginx", "docker_socket_proxy": False, "tls_mode": "provided"}) == [
-        "nginx/nginx.conf", "nginx/run-nginx.sh", "certbot", "docker-proxy"]
+        "nginx/nginx.conf", "nginx/run-nginx.sh", "certbot", "docker-proxy", *SWARM_ONLY]
     assert hook_post.unused_paths({"reverse_proxy": "nginx-container", "docker_socket_proxy": True, "tls_mode": "self-signed"}) == [
-        "scripts/host_nginx.py", "certbot"]
+        "scripts/host_nginx.py", "certbot", *SWARM_ONLY]
     assert hook_post.unused_paths({"reverse_proxy": "nginx-container", "docker_socket_proxy": True, "tls_mode": "letsencrypt"}) == [
-        "scripts/host_nginx.py"]
+        "scripts/host_nginx.py", *SWARM_ONLY]
+    swarm = {"reverse_proxy": "nginx-container", "docker_socket_proxy": False, "tls_mode": "provided", "deployment_target": "swarm"}
+    assert hook_post.unused_paths(swarm) == ["scripts/host_nginx.py", "certbot", "docker-proxy", "docker-compose.yml"]
 
 
 def test_template_source_for_local_and_remote_templates(hook_post, tmp_path, monkeypatch):

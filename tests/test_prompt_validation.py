@@ -44,6 +44,7 @@ CHOICE_FIELDS = {
     "reverse_proxy": ["traefik"],
     "tls_mode": ["letsencrypt-magic", "acme"],
     "database": ["mysql"],
+    "deployment_target": ["kubernetes", "nomad"],
 }
 
 
@@ -105,6 +106,19 @@ def test_unknown_choices_are_refused(cookies, field, values):
     for value in values:
         result = cookies.bake(extra_context={field: value})
         assert result.exit_code != 0
+
+
+@pytest.mark.parametrize("context, named", [
+    ({"reverse_proxy": "host-nginx"}, "reverse_proxy nginx-container"),
+    ({"docker_socket_proxy": True}, "docker_socket_proxy no"),
+    ({"tls_mode": "letsencrypt", "letsencrypt_email": "ops@example.org"}, "tls_mode self-signed or provided"),
+    ({"database": "postgresql"}, "database sqlite"),
+])
+def test_swarm_refuses_options_it_does_not_offer_in_one_line(cookies, capfd, context, named):
+    result = cookies.bake(extra_context={"deployment_target": "swarm", **context})
+    assert isinstance(result.exception, FailedHookException)
+    error = [line for line in capfd.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert len(error) == 1 and error[0].startswith("error: deployment_target = 'swarm': needs ") and named in error[0], error
 
 
 def test_custom_flavor_needs_an_image(cookies, capfd):

@@ -18,6 +18,7 @@ built.  Recipes (one folder each beside this file):
     pebble/         jupyterhub-template/pebble:<suite>  (test peer, not pinned)
     oidc-provider/  jupyterhub-template/oidc-provider:<suite>  (test peer, not pinned)
     slapd/          jupyterhub-template/slapd:<suite>   (test peer, not pinned)
+    dind/           jupyterhub-template/dind:<suite>    (test peer, not pinned: a Swarm node)
     postgres/       postgres:<version>-alpine
 
 They build on two shared layers: base/ (a debootstrapped Debian trixie rootfs
@@ -70,6 +71,8 @@ PEBBLE_IMAGE = f"jupyterhub-template/pebble:{SUITE}"
 OIDC_PROVIDER_IMAGE = f"jupyterhub-template/oidc-provider:{SUITE}"
 # The LDAP server the LDAP login end-to-end test talks to.
 SLAPD_IMAGE = f"jupyterhub-template/slapd:{SUITE}"
+# A Docker engine in a container: one node of the multi-node Swarm end-to-end test.
+DIND_IMAGE = f"jupyterhub-template/dind:{SUITE}"
 LABEL = "org.jupyterhub-template.standin"
 
 # Not in _pins: versions only the stand-ins need.
@@ -159,6 +162,8 @@ def recipe_for(ref: str, pins: dict | None = None) -> tuple:
         return "oidc-provider", {"OIDC_PROVIDER_VERSION": OIDC_PROVIDER_VERSION}
     if ref == SLAPD_IMAGE:
         return "slapd", {}
+    if ref == DIND_IMAGE:
+        return "dind", {}
     if ref == pins["postgres_image"] or name == "postgres":
         return "postgres", {}
     raise StandinError(f"no stand-in recipe for {ref!r}")
@@ -388,6 +393,7 @@ _RECIPE_LAYERS = {
     "pebble": ("base",),
     "oidc-provider": ("base",),
     "slapd": ("base",),
+    "dind": ("base",),
     "postgres": ("base",),
 }
 

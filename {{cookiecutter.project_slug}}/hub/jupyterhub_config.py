@@ -17,7 +17,11 @@ c = get_config()  # noqa: F821  (provided by JupyterHub when it loads this file)
 
 
 def env(name, default=None):
-    """A setting from the environment; a missing required one stops the hub."""
+    """A setting from the environment, or from the file <NAME>_FILE names (a Docker secret
+    under /run/secrets on Swarm); a missing required one stops the hub."""
+    if os.environ.get(name + "_FILE"):
+        with open(os.environ[name + "_FILE"], encoding="utf-8") as secret:
+            return secret.read().strip()
     value = os.environ.get(name, default)
     if value is None:
         sys.exit(f"jupyterhub_config.py: environment variable {name} is not set (see .env)")
@@ -282,6 +286,15 @@ c.Spawner.http_timeout = int(env("SPAWN_HTTP_TIMEOUT", "180"))
 c.JupyterHub.concurrent_spawn_limit = int(env("CONCURRENT_SPAWN_LIMIT", "200"))
 # One server per user unless the operator opts in.
 c.JupyterHub.allow_named_servers = False
+
+# --- Docker Swarm (docker-stack.yml; hub/swarm.py) ------------------------------
+# User servers become Swarm services placed on any node; storage follows them
+# over NFS (NFS_SERVER) or pins each user to the node holding their volume.
+# (scripts/check_settings.py reads the settings hub/swarm.py takes with env() too.)
+if os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(__file__)), "swarm.py")):
+    import swarm  # noqa: E402
+
+    swarm.configure(c, env)
 
 # --- Environment choice at spawn ---------------------------------------------
 # NOTEBOOK_IMAGES / NOTEBOOK_SIZES offer a form with the listed choices; the

@@ -4,8 +4,10 @@
 
 `.env.example` is the list of site settings.  The rules:
 
-- every setting hub/jupyterhub_config.py reads with env(), env_flag() or env_parsed() is passed
-  into the hub by docker-compose.yml, from a value documented in .env.example;
+- every setting hub/jupyterhub_config.py (and hub/swarm.py, on Swarm) reads with env(),
+  env_flag() or env_parsed() is passed into the hub by docker-compose.yml, from a value
+  documented in .env.example; on Swarm (docker-stack.yml) a secret is passed as <NAME>_FILE
+  instead, a Docker secret that scripts/swarm.py makes from <NAME> in .env;
 - every ${VARIABLE} docker-compose.yml uses is documented in .env.example (or
   derived and exported by the Makefile, like TLS_ARCHIVE_DIR);
 - every key in .env.example is read by something: docker-compose.yml, the
@@ -26,6 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # The config's readers: which argument names the setting, and what kind it is.
 SETTING_READERS = {"env": (0, "setting"), "env_flag": (0, "setting"), "env_parsed": (1, "setting"), "internal": (0, "internal")}
 VARIABLE_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
+# Swarm: the Docker secret made from .env's <NAME> (scripts/swarm.py names it).
+DOCKER_SECRET_SUFFIX = "_DOCKER_SECRET"
+# Keys docker compose itself reads from .env.
+COMPOSE_KEYS = {"COMPOSE_FILE"}
 
 
 def config_reads(source):
@@ -50,9 +56,16 @@ def documented_keys(text):
     return keys
 
 
+def services_file(root=ROOT):
+    """docker-stack.yml on Swarm, else docker-compose.yml."""
+    stack = root / "docker-stack.yml"
+    return stack if stack.is_file() else root / "docker-compose.yml"
+
+
 def compose_model(root=ROOT):
-    """docker-compose.yml as Compose reads it, ${...} left as written."""
-    result = subprocess.run(["docker", "compose", "--project-directory", str(root), "config", "--no-interpolate", "--format", "json"],
+    """The services file as Compose reads it, ${...} left as written."""
+    result = subprocess.run(["docker", "compose", "--project-directory", str(root), "-f", str(services_file(root)),
+                             "config", "--no-interpolate", "--format", "json"],
                             capture_output=True, text=True, check=True)
     return json.loads(result.stdout)
 
@@ -85,22 +98,30 @@ def problems(reads, documented, compose, exported=frozenset()):
         if kind == "internal":
             if name in documented or name in hub_environment:
                 found.append(f"{name} is internal() in hub/jupyterhub_config.py but set in .env.example or docker-compose.yml")
+        elif name not in hub_environment and name + "_FILE" in hub_environment:
+            if name not in documented:
+                found.append(f"{name} is passed to the hub as a Docker secret ({name}_FILE) but .env.example does not document {name}")
         elif name not in hub_environment:
             found.append(f"{name} is read by hub/jupyterhub_config.py but docker-compose.yml does not pass it to the hub")
         elif not references(hub_environment[name]) & documented:
             found.append(f"{name} is passed to the hub without a value from .env (add it to .env.example)")
-    for name in sorted(used_by_compose - documented - exported):
+    secrets = {name for name in used_by_compose if name.endswith(DOCKER_SECRET_SUFFIX)
+               and name.removesuffix(DOCKER_SECRET_SUFFIX) in documented}
+    for name in sorted(used_by_compose - documented - exported - secrets):
         found.append("docker-compose.yml uses ${" + name + "}, which .env.example does not document")
     return found
 
 
 def unread_keys(root, documented, compose):
     used_by_compose = references(compose)
-    return [key for key in sorted(documented) if key not in used_by_compose and not read_elsewhere(root, key)]
+    return [key for key in sorted(documented)
+            if key not in used_by_compose and key not in COMPOSE_KEYS and not read_elsewhere(root, key)]
 
 
 def check(root=ROOT):
     reads = config_reads((root / "hub" / "jupyterhub_config.py").read_text(encoding="utf-8"))
+    if (root / "hub" / "swarm.py").is_file():
+        reads.update(config_reads((root / "hub" / "swarm.py").read_text(encoding="utf-8")))
     documented = set(documented_keys((root / ".env.example").read_text(encoding="utf-8")))
     compose = compose_model(root)
     found = problems(reads, documented, compose, makefile_exports(root))
