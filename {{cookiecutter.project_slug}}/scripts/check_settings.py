@@ -89,7 +89,7 @@ def read_elsewhere(root, key):
                for path in files)
 
 
-def problems(reads, documented, compose, exported=frozenset()):
+def problems(reads, documented, compose, exported=frozenset(), services="docker-compose.yml"):
     """Every broken rule of the contract, as one line each."""
     found = []
     hub_environment = compose["services"]["hub"].get("environment") or {}
@@ -97,18 +97,18 @@ def problems(reads, documented, compose, exported=frozenset()):
     for name, kind in sorted(reads.items()):
         if kind == "internal":
             if name in documented or name in hub_environment:
-                found.append(f"{name} is internal() in hub/jupyterhub_config.py but set in .env.example or docker-compose.yml")
+                found.append(f"{name} is internal() in hub/jupyterhub_config.py but set in .env.example or {services}")
         elif name not in hub_environment and name + "_FILE" in hub_environment:
             if name not in documented:
                 found.append(f"{name} is passed to the hub as a Docker secret ({name}_FILE) but .env.example does not document {name}")
         elif name not in hub_environment:
-            found.append(f"{name} is read by hub/jupyterhub_config.py but docker-compose.yml does not pass it to the hub")
+            found.append(f"{name} is read by hub/jupyterhub_config.py but {services} does not pass it to the hub")
         elif not references(hub_environment[name]) & documented:
             found.append(f"{name} is passed to the hub without a value from .env (add it to .env.example)")
     secrets = {name for name in used_by_compose if name.endswith(DOCKER_SECRET_SUFFIX)
                and name.removesuffix(DOCKER_SECRET_SUFFIX) in documented}
     for name in sorted(used_by_compose - documented - exported - secrets):
-        found.append("docker-compose.yml uses ${" + name + "}, which .env.example does not document")
+        found.append(services + " uses ${" + name + "}, which .env.example does not document")
     return found
 
 
@@ -124,7 +124,7 @@ def check(root=ROOT):
         reads.update(config_reads((root / "hub" / "swarm.py").read_text(encoding="utf-8")))
     documented = set(documented_keys((root / ".env.example").read_text(encoding="utf-8")))
     compose = compose_model(root)
-    found = problems(reads, documented, compose, makefile_exports(root))
+    found = problems(reads, documented, compose, makefile_exports(root), services_file(root).name)
     found += [f"{key} is in .env.example but nothing reads it (docker-compose.yml, Makefile, scripts/)"
               for key in unread_keys(root, documented, compose)]
     return found
