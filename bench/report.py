@@ -106,7 +106,7 @@ def targets(results):
     return lines
 
 
-def markdown(results, chart_name):
+def header(results):
     machine = results["machine"]
     out = ["# Benchmarks", "",
            "Written by `make bench` (`bench/run.py`); do not edit by hand: explanations go into `bench/notes.md`, "
@@ -124,95 +124,135 @@ def markdown(results, chart_name):
     errors = results.get("errors", {})
     if errors:
         out += ["## Sections that failed in this run", ""] + [f"- {section}: {error}" for section, error in errors.items()] + [""]
+    return out
+
+
+def targets_section(results):
     rows = targets(results)
-    if rows:
-        out += ["## Targets", "", "| target | this run | |", "|---|---|---|"]
-        out += [f"| {target} | {figure} | {outcome} |" for target, figure, outcome in rows]
-        out.append("")
+    if not rows:
+        return []
+    return (["## Targets", "", "| target | this run | |", "|---|---|---|"]
+            + [f"| {target} | {figure} | {outcome} |" for target, figure, outcome in rows] + [""])
+
+
+def storms_section(results, chart_name):
     storms = storm_rows(results.get("storms", {}))
-    if storms:
-        out += ["## Users logging in and starting their servers at the same moment", "",
-                "Seconds from the common start to each server ready (the spawn page's progress stream says "
-                "\"ready\"); a server counts as ok when it also opens for its user. Plain: the same number of "
-                "`docker run`s of the notebook image started at once, each timed to its first HTTP 200, just "
-                "before. The hub API answer is the slowest of a user's status and spawn page, asked every half "
-                "second during the storm. Load: the 1-minute load average before the run.", "",
-                f"![spawn times]({chart_name})", "",
-                "| users | ok | p50 | p95 | max | plain p50 | plain p95 | plain max | slowest hub API answer | load before |",
-                "|---|---|---|---|---|---|---|---|---|---|"]
-        for row in storms:
-            load = "—" if row["load"] is None else f"{row['load']:.1f}"
-            out.append(f"| {row['size']} | {row['ok']} | " + " | ".join(row["cells"]) + f" | {row['api_max']:.2f} s | {load} |")
-        out.append("")
+    if not storms:
+        return []
+    out = ["## Users logging in and starting their servers at the same moment", "",
+           "Seconds from the common start to each server ready (the spawn page's progress stream says "
+           "\"ready\"); a server counts as ok when it also opens for its user. Plain: the same number of "
+           "`docker run`s of the notebook image started at once, each timed to its first HTTP 200, just "
+           "before. The hub API answer is the slowest of a user's status and spawn page, asked every half "
+           "second during the storm. Load: the 1-minute load average before the run.", "",
+           f"![spawn times]({chart_name})", "",
+           "| users | ok | p50 | p95 | max | plain p50 | plain p95 | plain max | slowest hub API answer | load before |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in storms:
+        load = "—" if row["load"] is None else f"{row['load']:.1f}"
+        out.append(f"| {row['size']} | {row['ok']} | " + " | ".join(row["cells"]) + f" | {row['api_max']:.2f} s | {load} |")
+    return out + [""]
+
+
+def cpu_section(results):
     profiles = cpu_rows(results.get("storms", {}))
-    if profiles:
-        out += ["### Where the CPU went", "",
-                "CPU seconds from the common start until the last server was ready (medians of runs), from the "
-                "kernel's accounting: the users' notebook containers, the hub container (JupyterHub, its proxy, "
-                "the culler), nginx, the Docker engine (dockerd, containerd, shims, runc) and the rest of the "
-                "machine. Cores busy: all of it divided by the wall time; this machine has "
-                f"{machine['cpus']}.", "",
-                "| users | started by | wall | notebook containers | per start | hub | nginx | engine | other | cores busy |",
-                "|---|---|---|---|---|---|---|---|---|---|"]
-        out += profiles
-        out.append("")
+    if not profiles:
+        return []
+    return ["### Where the CPU went", "",
+            "CPU seconds from the common start until the last server was ready (medians of runs), from the "
+            "kernel's accounting: the users' notebook containers, the hub container (JupyterHub, its proxy, "
+            "the culler), nginx, the Docker engine (dockerd, containerd, shims, runc) and the rest of the "
+            "machine. Cores busy: all of it divided by the wall time; this machine has "
+            f"{results['machine']['cpus']}.", "",
+            "| users | started by | wall | notebook containers | per start | hub | nginx | engine | other | cores busy |",
+            "|---|---|---|---|---|---|---|---|---|---|"] + profiles + [""]
+
+
+def single_section(results):
     single = results.get("single")
-    if single:
-        out += ["## One user", "", "| figure | seconds | limit (plain `docker run` to HTTP 200) |", "|---|---|---|",
-                f"| login → server ready | {spread(single['ready_s'], 2)} | {spread(single['plain_http_s'], 2)} |",
-                f"| login → server ready → kernel → first `execute_reply` | {spread(single['first_reply_s'], 2)} | |", ""]
+    if not single:
+        return []
+    return ["## One user", "", "| figure | seconds | limit (plain `docker run` to HTTP 200) |", "|---|---|---|",
+            f"| login → server ready | {spread(single['ready_s'], 2)} | {spread(single['plain_http_s'], 2)} |",
+            f"| login → server ready → kernel → first `execute_reply` | {spread(single['first_reply_s'], 2)} | |", ""]
+
+
+def browser_section(results):
     browser = results.get("browser")
-    if browser:
-        out += ["## A browser (headless Chromium)", "", "| figure | seconds |", "|---|---|",
-                f"| login form → JupyterLab's launcher | {spread([run['login_to_lab_s'] for run in browser])} |",
-                f"| login form → first cell output | {spread([run['login_to_output_s'] for run in browser])} |", ""]
+    if not browser:
+        return []
+    return ["## A browser (headless Chromium)", "", "| figure | seconds |", "|---|---|",
+            f"| login form → JupyterLab's launcher | {spread([run['login_to_lab_s'] for run in browser])} |",
+            f"| login form → first cell output | {spread([run['login_to_output_s'] for run in browser])} |", ""]
+
+
+def nginx_section(results):
     nginx = results.get("nginx")
-    if nginx:
-        rounds = results["settings"]["rounds"]
-        out += ["## nginx and TLS in front", "",
-                f"Medians of {rounds} round trips per run, in milliseconds: through nginx with TLS, and straight "
-                "to the hub's proxy on the private network (plain HTTP).", "",
-                "| figure | through nginx | direct | ratio |", "|---|---|---|---|"]
-        for key, label in (("ws_rtt", "kernel WebSocket execute round trip"), ("static", "largest static script of the login page")):
-            through, direct = nginx[f"{key}_nginx"], nginx[f"{key}_direct"]
-            out.append(f"| {label} | {spread(through, 2)} | {spread(direct, 2)} | {ratio(median(through), median(direct)):.2f}× |")
-        out.append("")
+    if not nginx:
+        return []
+    out = ["## nginx and TLS in front", "",
+           f"Medians of {results['settings']['rounds']} round trips per run, in milliseconds: through nginx with TLS, "
+           "and straight to the hub's proxy on the private network (plain HTTP).", "",
+           "| figure | through nginx | direct | ratio |", "|---|---|---|---|"]
+    for key, label in (("ws_rtt", "kernel WebSocket execute round trip"), ("static", "largest static script of the login page")):
+        through, direct = nginx[f"{key}_nginx"], nginx[f"{key}_direct"]
+        out.append(f"| {label} | {spread(through, 2)} | {spread(direct, 2)} | {ratio(median(through), median(direct)):.2f}× |")
+    return out + [""]
+
+
+def memory_section(results):
     footprint = results.get("footprint")
-    if footprint:
-        idle = footprint["idle"]
-        out += ["## Memory (resident, MB)", "", "| process | idle | with 20 users running |", "|---|---|---|"]
-        busy = [run["footprint"] for run in results.get("storms", {}).get("20", {}).get("hub", []) if run.get("footprint")]
-        processes = (("hub", "hub (JupyterHub and the idle culler)"), ("proxy", "proxy (configurable-http-proxy)"), ("nginx", "nginx"))
-        for key, label in processes:
-            out.append(f"| {label} | {spread([sample[key] for sample in idle], 0)} | {spread([sample[key] for sample in busy], 0)} |")
-        out.append(f"| one user's server at idle (no kernel) | {spread(footprint['user_idle_mb'], 0)} | |")
-        out.append("")
+    if not footprint:
+        return []
+    idle = footprint["idle"]
+    busy = [run["footprint"] for run in results.get("storms", {}).get("20", {}).get("hub", []) if run.get("footprint")]
+    out = ["## Memory (resident, MB)", "", "| process | idle | with 20 users running |", "|---|---|---|"]
+    processes = (("hub", "hub (JupyterHub and the idle culler)"), ("proxy", "proxy (configurable-http-proxy)"), ("nginx", "nginx"))
+    for key, label in processes:
+        out.append(f"| {label} | {spread([sample[key] for sample in idle], 0)} | {spread([sample[key] for sample in busy], 0)} |")
+    return out + [f"| one user's server at idle (no kernel) | {spread(footprint['user_idle_mb'], 0)} | |", ""]
+
+
+def compare_row(label, entry, size):
+    hub = entry["hub"]
+    return (f"| {label} | {min(run['ok'] for run in hub)}/{size} | {spread([run['p50'] for run in hub])} | "
+            f"{spread([run['max'] for run in hub])} | {spread([run['max'] for run in entry['plain']])} |")
+
+
+def compare_section(results):
     compare = results.get("compare")
-    if compare:
-        out += ["## Settings compared (the 20-user storm again with one change)", "",
-                "| setting | ok | p50 | max | plain max |", "|---|---|---|---|---|"]
-        base = results.get("storms", {}).get("20")
-        if base:
-            out.append(f"| the defaults | {min(run['ok'] for run in base['hub'])}/20 | {spread([run['p50'] for run in base['hub']])} | "
-                       f"{spread([run['max'] for run in base['hub']])} | {spread([run['max'] for run in base['plain']])} |")
-        for change, entry in compare.items():
-            size = entry["size"]
-            out.append(f"| `{change}` | {min(run['ok'] for run in entry['hub'])}/{size} | {spread([run['p50'] for run in entry['hub']])} | "
-                       f"{spread([run['max'] for run in entry['hub']])} | {spread([run['max'] for run in entry['plain']])} |")
-        out.append("")
-    template = results.get("template")
-    up = results.get("up")
-    if template or up:
-        out += ["## The template and `make up`", "", "| figure | seconds | limit |", "|---|---|---|"]
-        if template:
-            out.append(f"| generate a deployment with the defaults (`cookiecutter --no-input`) | {spread(template['generate_s'], 2)} | |")
-            for suite in template.get("fast_suite", []):
-                out.append(f"| the fast test suite as `make test` last ran it ({suite['tests']} tests, {suite['failures']} failed) "
-                           f"| {suite['seconds']:.0f} (1 run) | |")
-        if up:
-            out.append(f"| `make up` to healthy, images present | {spread(up['make_up_s'])} | "
-                       f"{spread(up['compose_up_s'])} (`docker compose up -d --wait` alone) |")
-        out.append("")
+    if not compare:
+        return []
+    size = next(iter(compare.values()))["size"]
+    out = [f"## Settings compared (the {size}-user storm again with one change)", "",
+           "| setting | ok | p50 | max | plain max |", "|---|---|---|---|---|"]
+    base = results.get("storms", {}).get(str(size))
+    if base:
+        out.append(compare_row("the defaults", base, size))
+    out += [compare_row(f"`{change}`", entry, size) for change, entry in compare.items()]
+    return out + [""]
+
+
+def template_section(results):
+    template, up = results.get("template"), results.get("up")
+    if not (template or up):
+        return []
+    out = ["## The template and `make up`", "", "| figure | seconds | limit |", "|---|---|---|"]
+    if template:
+        out.append(f"| generate a deployment with the defaults (`cookiecutter --no-input`) | {spread(template['generate_s'], 2)} | |")
+        for suite in template.get("fast_suite", []):
+            out.append(f"| the fast test suite as `make test` last ran it ({suite['tests']} tests, {suite['failures']} failed) "
+                       f"| {suite['seconds']:.0f} (1 run) | |")
+    if up:
+        out.append(f"| `make up` to healthy, images present | {spread(up['make_up_s'])} | "
+                   f"{spread(up['compose_up_s'])} (`docker compose up -d --wait` alone) |")
+    return out + [""]
+
+
+def markdown(results, chart_name):
+    out = (header(results) + targets_section(results) + storms_section(results, chart_name) + cpu_section(results)
+           + single_section(results) + browser_section(results) + nginx_section(results) + memory_section(results)
+           + compare_section(results) + template_section(results))
     if NOTES.exists():
         out += [NOTES.read_text().rstrip(), ""]
     return "\n".join(out)

@@ -401,3 +401,30 @@ def wait_for_page(driver, condition, timeout):
 def launcher_or_reload(driver):
     """JupyterLab's launcher is showing (use with wait_for_page)."""
     return bool(driver.find_elements(By.CSS_SELECTOR, ".jp-LauncherCard"))
+
+
+def submit_login_form(driver, url, username, password):
+    """The hub's own login form (local trial login), as a user fills it in."""
+    open_page(driver, f"{url}/hub/login")
+    driver.find_element(By.ID, "username_input").send_keys(username)
+    driver.find_element(By.ID, "password_input").send_keys(password)
+    driver.find_element(By.ID, "login_submit").click()
+
+
+def run_in_new_notebook(driver, code, expected, timeout=180):
+    """From JupyterLab's launcher: open a new notebook, run `code` in its first cell once the
+    kernel is idle, and return the cell's output once it contains `expected`."""
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions
+
+    wait = WebDriverWait(driver, timeout)
+    driver.find_element(By.CSS_SELECTOR, '.jp-LauncherCard[data-category="Notebook"]').click()
+    editor = wait.until(expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content")))
+    # The kernel starts over its WebSocket; run the cell once the status bar says Idle.
+    wait.until(lambda _: "Idle" in driver.find_element(By.CSS_SELECTOR, ".jp-StatusBar-Widget, #jp-main-statusbar").text)
+    editor.click()
+    editor.send_keys(code)
+    editor.send_keys(Keys.SHIFT, Keys.ENTER)
+    output = wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".jp-OutputArea-output")))
+    wait.until(lambda _: expected in output.text)
+    return output.text
