@@ -25,8 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 from docker.constants import DEFAULT_MAX_POOL_SIZE
 from dockerspawner import DockerSpawner
-from jupyterhub.httpclient import fetch
 from jupyterhub.utils import exponential_backoff
+from tornado.httpclient import AsyncHTTPClient
 from traitlets import Integer, default
 
 
@@ -173,11 +173,13 @@ class QueuedDockerSpawner(DockerSpawner):
         interval = max(self.ready_poll_ms, 10) / 1000
 
         async def answers():
+            # tornado's client, not jupyterhub.httpclient: that one is new in JupyterHub 6, and a
+            # site on an older hub (before `make upgrade`) runs this file too.
             try:
-                response = await fetch(url, raise_for_status=False, allow_redirects=False)
+                response = await AsyncHTTPClient().fetch(url, raise_error=False, follow_redirects=False, request_timeout=10)
             except Exception:  # not listening yet, or reset while it starts: ask again
                 return False
-            return response.status < 500
+            return response.code < 500
 
         await exponential_backoff(answers, f"Server at {url} didn't respond in {self.http_timeout} seconds",
                                   start_wait=min(0.1, interval), max_wait=interval, timeout=self.http_timeout)
