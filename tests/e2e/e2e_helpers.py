@@ -340,7 +340,7 @@ def spki_hash(certificate):
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
-def start_chromium(profile, host_rule, certificates, console_log=False):
+def start_chromium(profile, host_rule, certificates):
     """Headless Chromium that resolves `host_rule` (a name or *.domain) to loopback and trusts
     exactly `certificates` (test-CA leaves, by public key), nothing else."""
     from selenium import webdriver
@@ -356,8 +356,8 @@ def start_chromium(profile, host_rule, certificates, console_log=False):
         f"--host-resolver-rules=MAP {host_rule} 127.0.0.1", f"--ignore-certificate-errors-spki-list={trusted}",
     ):
         options.add_argument(argument)
-    if console_log:
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # The console log shows failed loads (wait_for_page) and goes into the artifacts.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(options=options, service=Service(executable_path="/usr/bin/chromedriver"))
 
 
@@ -376,6 +376,14 @@ def network_changed(driver):
     return "ERR_NETWORK_CHANGED" in driver.page_source
 
 
+def a_load_failed_on_network_change(driver):
+    """A script or style of the page failed with ERR_NETWORK_CHANGED (the page itself loaded, so
+    it stays blank: JupyterLab without its main script).  Reading the console log empties it."""
+    with contextlib.suppress(WebDriverException):
+        return any("ERR_NETWORK_CHANGED" in entry.get("message", "") for entry in driver.get_log("browser"))
+    return False
+
+
 def open_page(driver, url, attempts=10):
     """driver.get(url), again (as a user reloads) while Chromium shows ERR_NETWORK_CHANGED."""
     for _ in range(attempts):
@@ -390,7 +398,7 @@ def wait_for_page(driver, condition, timeout):
     """WebDriverWait(driver, timeout).until(condition), reloading a page Chromium aborted with
     ERR_NETWORK_CHANGED, and looking again when an element goes stale because the page moved on."""
     def check(_):
-        if network_changed(driver):
+        if network_changed(driver) or a_load_failed_on_network_change(driver):
             driver.refresh()
             return False
         return condition(driver)

@@ -22,7 +22,7 @@ from e2e_helpers import (
 
 @pytest.fixture
 def browser(deployment, tmp_path):
-    driver = start_chromium(tmp_path / "profile", HOSTNAME, [deployment.path / "nginx/certs/fullchain.pem"], console_log=True)
+    driver = start_chromium(tmp_path / "profile", HOSTNAME, [deployment.path / "nginx/certs/fullchain.pem"])
     yield driver
     driver.quit()
 
