@@ -34,7 +34,7 @@ test-fast: venv system ## Only the fast tests (generation, config, nginx, hooks)
 e2e: venv system engine ## The end-to-end suite on a real Docker engine (stops the engine if it started it)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PYTEST) -m e2e tests/e2e; status=$$?; tests/e2e/engine.sh stop; exit $$status
 
-bench: venv system engine ## Benchmarks against the machine's limits (about 35 min): docs/benchmarks.md and .png
+bench: venv system engine ## Benchmarks against the machine's limits (about 25 min): docs/benchmarks.md and .png
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 bench-short: venv system engine ## The same benchmarks on small settings (a few minutes): build/bench/benchmarks.md

@@ -50,6 +50,16 @@ def machine_busy_seconds():
     return (sum(values) - values[3] - values[4]) / TICKS
 
 
+def busy_cores(seconds=2.0):
+    """How many cores something else keeps busy right now (sampled over `seconds`): a storm
+    should start on an idle machine.  The load average would still count the last storm."""
+    import time
+
+    before, started = machine_busy_seconds(), time.monotonic()
+    time.sleep(seconds)
+    return round((machine_busy_seconds() - before) / (time.monotonic() - started), 2)
+
+
 def snapshot(site_containers, user_prefix):
     """{'hub': s, 'nginx': s, 'users': s, 'engine': s, 'machine': s} cumulative CPU seconds now."""
     users = docker("ps", "-q", "--no-trunc", "--filter", f"name=^{user_prefix}-").split()

@@ -6,6 +6,7 @@ Users log in through the login form, ask for their server the way JupyterHub's s
 
 import contextlib
 import json
+import socket
 import statistics
 import threading
 import time
@@ -228,26 +229,56 @@ def through_nginx_vs_direct(hub, name, rounds):
                               headers={"Authorization": f"token {token}"})
         kernel.raise_for_status()
         kernel_id = kernel.json()["id"]
-        direct = f"http://{hub_address(hub.site)}:8000"
+        hostname = hub.site.env["PUBLIC_HOSTNAME"]
+        routes = (
+            # As clients on the network reach it: the host forwards port 443 to nginx in the kernel.
+            ("nginx_container", f"https://{hostname}", hub.site.cafile, nginx_address(hub.site)),
+            # From the host itself, through Docker's userland proxy of the published port.
+            ("nginx", hub.site.url, hub.site.cafile, None),
+            ("direct", f"http://{hub_address(hub.site)}:8000", None, None),
+        )
         figures = {}
-        for route, base, cafile in (("nginx", hub.site.url, hub.site.cafile), ("direct", direct, None)):
-            channel = kernel_socket(base.replace("http", "ws", 1), name, kernel_id, token=token, cafile=cafile)
-            for _ in range(5):  # warm up: the kernel's first executions are slower
-                execute_reply(channel, "pass")
-            figures[f"ws_rtt_{route}"] = statistics.median(execute_reply(channel, "pass") for _ in range(rounds))
-            channel.close()
-            static = new_session(cafile, base)
-            asset = static_asset(static)
-            static.get(base + asset, timeout=30).raise_for_status()
-            times = []
-            for _ in range(rounds):
-                asked = time.monotonic()
-                static.get(base + asset, timeout=30).raise_for_status()
-                times.append(time.monotonic() - asked)
-            figures[f"static_{route}"] = statistics.median(times)
+        for route, base, cafile, address in routes:
+            with resolving(hostname, address):
+                figures.update(round_trips(route, base, cafile, name, kernel_id, token, rounds))
         return figures
     finally:
         hub.remove_users([name])
+
+
+def round_trips(route, base, cafile, name, kernel_id, token, rounds):
+    channel = kernel_socket(base.replace("http", "ws", 1), name, kernel_id, token=token, cafile=cafile)
+    for _ in range(5):  # warm up: the kernel's first executions are slower
+        execute_reply(channel, "pass")
+    figures = {f"ws_rtt_{route}": statistics.median(execute_reply(channel, "pass") for _ in range(rounds))}
+    channel.close()
+    static = new_session(cafile, base)
+    asset = static_asset(static)
+    static.get(base + asset, timeout=30).raise_for_status()
+    times = []
+    for _ in range(rounds):
+        asked = time.monotonic()
+        static.get(base + asset, timeout=30).raise_for_status()
+        times.append(time.monotonic() - asked)
+    figures[f"static_{route}"] = statistics.median(times)
+    return figures
+
+
+@contextlib.contextmanager
+def resolving(hostname, address):
+    """`hostname` resolves to `address` inside the block (None: unchanged)."""
+    previous = socket.getaddrinfo
+    if address:
+        socket.getaddrinfo = lambda host, *args, **kwargs: previous(address if host == hostname else host, *args, **kwargs)
+    try:
+        yield
+    finally:
+        socket.getaddrinfo = previous
+
+
+def nginx_address(site):
+    container = site.compose("ps", "-q", "nginx").stdout.strip()
+    return docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container).split()[0]
 
 
 def static_asset(session):

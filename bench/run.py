@@ -26,6 +26,7 @@ sys.path.insert(0, str(TEMPLATE_DIR / "tests" / "e2e"))
 sys.path.insert(0, str(BENCH_DIR))
 
 import browser_login  # noqa: E402  (needs the paths above)
+import cpu_profile  # noqa: E402
 import hub_load  # noqa: E402
 import limits  # noqa: E402
 import report  # noqa: E402
@@ -153,9 +154,9 @@ def storm_repeats(settings, size):
 def bench_storms(settings, results, site, hub, image):
     results["storms"] = storms = {}
     for size in settings["sizes"]:
-        entry = storms[str(size)] = {"hub": [], "plain": [], "load_before": []}
+        entry = storms[str(size)] = {"hub": [], "plain": [], "busy_before": []}
         for repeat in range(storm_repeats(settings, size)):
-            entry["load_before"].append(os.getloadavg()[0])
+            entry["busy_before"].append(cpu_profile.busy_cores())
             entry["plain"].append(plain_storm(image, size))
             footprint = (lambda: hub_load.site_footprint(site)) if size == 20 else None
             entry["hub"].append(hub_load.storm(hub, size, f"s{size}r{repeat}", footprint=footprint))
